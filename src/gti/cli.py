@@ -1,0 +1,127 @@
+"""The `gti` command: a small table from verb to a plain function."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gti.errors import GtiError
+
+
+def _data_stats(args: argparse.Namespace) -> None:
+    from gti.data import load_dataset
+
+    stats = load_dataset(args.dataset, args.format).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return
+    print(f"users         {stats['users']:>10,}")
+    print(f"items         {stats['items']:>10,}")
+    print(f"interactions  {stats['interactions']:>10,}")
+    print(f"avg history   {stats['avg_history']:>10.2f}")
+    for name, count in stats["text_fields"].items():
+        print(f"items with {name:<12} {count:>8,}")
+
+
+def _sids(args: argparse.Namespace) -> None:
+    from gti.artifacts import write_json
+    from gti.data import load_dataset, render_item_text
+    from gti.sid import build_sids, format_report, save_codebooks
+
+    out = Path(args.out)
+    if (out / "sids.json").exists() and not args.overwrite:
+        raise GtiError(f"{out / 'sids.json'}: already exists; pass --overwrite to replace it")
+    dataset = load_dataset(args.dataset, args.format)
+    texts = {item_id: render_item_text(item) for item_id, item in dataset.items.items()}
+    sids, report, codebooks = build_sids(texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder)
+    sids.save(out)
+    save_codebooks(codebooks, out / "codebooks.safetensors")
+    write_json(out / "report.json", report)
+    print(format_report(report))
+    print(f"wrote {out / 'sids.json'}, {out / 'report.json'}, {out / 'codebooks.safetensors'}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from gti.artifacts import write_json
+    from gti.config import load_config
+    from gti.pipeline import Pipeline, open_run_dir
+
+    config = load_config(args.config, args.set)
+    run_dir = open_run_dir(config, args.out, args.overwrite)
+    results = Pipeline(config, run_dir).run_method(config.init.method)
+    write_json(run_dir / "metrics.json", results["metrics"])
+    print(json.dumps(results["metrics"], indent=2))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from gti.pipeline import compare
+
+    start = time.perf_counter()
+    results_path = compare(args.config, args.set, ["mean", "gti"], args.out, args.overwrite)
+    print(f"results: {results_path}  ({time.perf_counter() - start:.0f} s)")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from gti.pipeline import compare
+
+    compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gti", description="Semantic-ID vocabulary for language models, grounded.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    data = verbs.add_parser("data", help="inspect a dataset").add_subparsers(dest="data_verb", required=True)
+    stats = data.add_parser("stats", help="users, items, interactions and text fields of a dataset as loaded")
+    stats.add_argument("dataset", help="ml-100k or a dataset folder")
+    stats.add_argument("--format", choices=["ml-100k", "normalized", "lcrec", "recbole"])
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=_data_stats)
+
+    sids = verbs.add_parser("sids", help="build semantic ids for a catalog")
+    sids.add_argument("dataset", help="ml-100k or a dataset folder")
+    sids.add_argument("--out", required=True, help="output folder")
+    sids.add_argument("--format", choices=["ml-100k", "normalized", "lcrec", "recbole"])
+    sids.add_argument("--levels", type=int, default=3, help="quantization levels (a disambiguation level is added)")
+    sids.add_argument("--codes", type=int, default=256, help="codes per level")
+    sids.add_argument("--seed", type=int, default=0)
+    sids.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence-transformers model")
+    sids.add_argument("--overwrite", action="store_true", help="replace existing output")
+    sids.set_defaults(func=_sids)
+
+    for name, func, help_text in [
+        ("run", _run, "run the pipeline for the config's init.method"),
+        ("demo", _demo, "mean init vs GTI on the same SIDs and split, with a table"),
+        ("compare", _compare, "several initialization methods on the same SIDs and split"),
+    ]:
+        verb = verbs.add_parser(name, help=help_text)
+        verb.add_argument("config", nargs="?", help="TOML config (defaults when omitted)")
+        verb.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+        verb.add_argument("--out", help="run folder (default: the config's `out`)")
+        verb.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
+        if name == "compare":
+            verb.add_argument("--methods", default="mean,gti", help="comma-separated init methods")
+        verb.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `gti` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GtiError as error:
+        if args.debug:
+            raise
+        print(f"gti: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gti: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Typed, validated configuration for every stage: one schema for TOML files, `--set` and Python.
+
+Each stage has a dataclass whose fields carry their defaults and a docstring line. A run's
+config is a `RunConfig`; `load_config` reads a TOML file, applies `--set section.key=value`
+overrides, and rejects unknown keys, wrong types and impossible values with one clear line.
+"""
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gti.errors import GtiError
+
+INIT_METHODS = ("mean", "mean-hf", "random", "text", "gti")
+
+
+@dataclass
+class DataConfig:
+    """Which interactions and item text to use."""
+
+    source: str = "ml-100k"
+    """Dataset name (`ml-100k`) or a folder in a known format."""
+    format: str | None = None
+    """`ml-100k`, `normalized`, `lcrec`, `recbole`, or None to detect from the folder."""
+    users: int | None = None
+    """Sample this many users with `seed` (all of their items); None keeps every user."""
+    max_history: int = 20
+    """Histories are truncated to their last N items."""
+    text_fields: list[str] = field(default_factory=lambda: ["title", "categories", "brand"])
+    """Item fields rendered, in order, into the item text (empty fields dropped)."""
+    seed: int = 0
+    """Seed of the user sample."""
+
+
+@dataclass
+class SidConfig:
+    """How items get semantic ids."""
+
+    levels: int = 3
+    """Residual quantization levels (one more disambiguation level is appended)."""
+    codes: int = 256
+    """Codes per quantization level."""
+    encoder: str = "all-minilm-l6-v2"
+    """Sentence encoder for the item text: the offline default or any sentence-transformers name/path."""
+    seed: int = 0
+    """Seed of k-means."""
+
+
+@dataclass
+class ModelConfig:
+    """The backbone language model."""
+
+    name: str = "smollm2-135m"
+    """`smollm2-135m` (offline default) or any Hugging Face causal LM name or local path."""
+    trust_remote_code: bool = False
+    """Allow the model's own Python code from the hub; off unless asked for."""
+
+
+@dataclass
+class InitConfig:
+    """How the new token rows start."""
+
+    method: str = "mean"
+    """`mean`, `mean-hf`, `random`, `text`, or `gti` (grounding started from `base`)."""
+    base: str = "mean"
+    """Starting point of `gti`: `mean`, `random` or `text`."""
+    seed: int = 0
+    """Seed of the random initializations."""
+
+
+@dataclass
+class PromptConfig:
+    """How prompts are written."""
+
+    style: str = "compact"
+    """`compact` (few words, for CPU runs) or `paper` (the LC-Rec / GTI phrasings)."""
+    chat: bool = False
+    """Wrap prompts in the model's chat template when it has one."""
+    history: int = 10
+    """At most this many history items in a next-item prompt."""
+    max_text_tokens: int = 48
+    """Item text in prompts and answers is cut to this many tokens."""
+
+
+@dataclass
+class GroundConfig:
+    """The GTI grounding stage: only the new rows train, on paired text<->SID prompts."""
+
+    steps: int = 200
+    """Optimizer steps."""
+    lr: float = 1e-3
+    """Learning rate of the new rows."""
+    batch_size: int = 16
+    """Prompts per step."""
+    directions: str = "both"
+    """`text2sid`, `sid2text` or `both`."""
+    seed: int = 0
+    """Seed of the sample order."""
+
+
+@dataclass
+class FinetuneConfig:
+    """Supervised fine-tuning on next-item prediction."""
+
+    steps: int = 100
+    """Optimizer steps."""
+    lr: float = 2e-4
+    """Learning rate (all parameters)."""
+    batch_size: int = 16
+    """Prompts per step."""
+    samples: str = "last"
+    """`last`: one example per user (its last training item); `sliding`: every prefix."""
+    warmup_steps: int = 10
+    """Linear warmup, then linear decay to zero."""
+    seed: int = 0
+    """Seed of the sample order."""
+
+
+@dataclass
+class EvalConfig:
+    """Trie-constrained beam search over the test users."""
+
+    users: int | None = None
+    """Evaluate the first N test users (in user order); None evaluates all."""
+    beams: int = 20
+    """Beam width (at least the largest K)."""
+    batch_size: int = 8
+    """Prompts per beam-search batch."""
+
+
+@dataclass
+class RunConfig:
+    """A whole pipeline run."""
+
+    out: str = "runs/default"
+    """Run folder."""
+    data: DataConfig = field(default_factory=DataConfig)
+    sids: SidConfig = field(default_factory=SidConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    ground: GroundConfig = field(default_factory=GroundConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+_CHOICES = {
+    ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
+    ("init", "method"): INIT_METHODS,
+    ("init", "base"): ("mean", "random", "text"),
+    ("prompts", "style"): ("compact", "paper"),
+    ("ground", "directions"): ("text2sid", "sid2text", "both"),
+    ("finetune", "samples"): ("last", "sliding"),
+}
+
+
+def _check_type(value: object, annotation: object, where: str) -> object:
+    """Return `value` converted to `annotation` (int -> float only), or raise GtiError."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in typing.get_args(annotation):
+            return None
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _check_type(value, inner[0], where)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise GtiError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, item_type, where) for v in value]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool) or not isinstance(value, annotation):
+        raise GtiError(f"{where}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: dict, where: str) -> object:
+    """Instantiate a config dataclass from a dict, rejecting unknown keys and wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise GtiError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
+        annotation = typing.get_type_hints(cls)[key]
+        path = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise GtiError(f"{path}: expected a table of settings, got {value!r}")
+            kwargs[key] = _build(annotation, value, path)
+        else:
+            kwargs[key] = _check_type(value, annotation, path)
+    return cls(**kwargs)
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Reject impossible values (choices, positive counts) with one line naming the key."""
+    for (section, key), choices in _CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in choices:
+            shown = ", ".join(str(c) for c in choices if c is not None)
+            raise GtiError(f"{section}.{key}: {value!r} is not one of {shown}")
+    positive = [
+        ("sids", "levels"), ("sids", "codes"), ("data", "max_history"), ("prompts", "history"),
+        ("ground", "batch_size"), ("finetune", "batch_size"), ("eval", "beams"), ("eval", "batch_size"),
+    ]
+    for section, key in positive:
+        if getattr(getattr(config, section), key) < 1:
+            raise GtiError(f"{section}.{key}: must be at least 1")
+    if config.sids.codes < 2:
+        raise GtiError("sids.codes: must be at least 2")
+    for section, key in [("ground", "steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:
+        if getattr(getattr(config, section), key) < 0:
+            raise GtiError(f"{section}.{key}: must not be negative")
+    for section in ("ground", "finetune"):
+        if getattr(config, section).lr <= 0:
+            raise GtiError(f"{section}.lr: must be positive")
+    return config
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """Split `section.key=value` into a key path and a TOML-parsed value (bare words are strings)."""
+    if "=" not in text:
+        raise GtiError(f"--set {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    if raw.strip().lower() in ("none", "null"):
+        value = None
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise GtiError(f"{path}: config file not found")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise GtiError(f"{path}: invalid TOML: {error}") from None
+    for text in overrides:
+        keys, value = parse_override(text)
+        target = values
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise GtiError(f"--set {text!r}: {key!r} is not a section")
+        target[keys[-1]] = value
+    where = str(path) if path is not None else "config"
+    try:
+        config = _build(RunConfig, values, "")
+    except GtiError as error:
+        raise GtiError(f"{where}: {error}") from None
+    return validate(config)
+
+
+def to_dict(config: object) -> dict:
+    """The config as plain data (what manifests store)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,268 @@
+"""Wire the stages together with caching: data -> sids -> init -> [ground] -> finetune -> evaluate.
+
+Shared stages (data, sids) live at the top of the run folder; each initialization
+method gets its own sub-folder with its init, ground, finetune and eval stages.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from gti.analysis import diagnose
+from gti.artifacts import read_json, run_stage, write_json
+from gti.analysis.report import write_report
+from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
+from gti.errors import GtiError
+from gti.data import Dataset, Example, leave_one_out, load_dataset, render_item_text, sample_users
+from gti.lm.backbone import load_backbone
+from gti.lm.prompts import PromptBuilder
+from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts
+from gti.rec import constrained_beam_search, rank_of, ranking_metrics
+from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
+from gti.train.finetune import finetune, seqrec_examples
+from gti.train.grounding import train_new_rows
+
+STAGE_NAMES = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
+
+
+@dataclass
+class Split:
+    """The leave-one-out split as stored in the run folder."""
+
+    train: dict[str, list[str]]
+    valid: list[Example]
+    test: list[Example]
+
+    @classmethod
+    def load(cls, path: Path) -> "Split":
+        data = read_json(path)
+
+        def examples(rows: list[dict]) -> list[Example]:
+            return [Example(r["user_id"], tuple(r["history"]), r["target"]) for r in rows]
+
+        return cls(data["train"], examples(data["valid"]), examples(data["test"]))
+
+    def save(self, path: Path) -> None:
+        def rows(examples: list[Example]) -> list[dict]:
+            return [{"user_id": e.user_id, "history": list(e.history), "target": e.target} for e in examples]
+
+        write_json(path, {"train": self.train, "valid": rows(self.valid), "test": rows(self.test)})
+
+
+class Pipeline:
+    """One run folder: shared stages computed once, then any number of methods.
+
+    Args:
+        config: the run's config (its `init` section is overridden per method).
+        run_dir: the run folder.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: Path):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.keys: dict[str, str] = {}
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        data = self.config.data
+        return sample_users(load_dataset(data.source, data.format), data.users, data.seed)
+
+    def data(self) -> Split:
+        """Stage `data`: load, sample users, leave-one-out split."""
+        def build(folder: Path) -> dict:
+            split = leave_one_out(self.dataset, self.config.data.max_history)
+            write_json(folder / "stats.json", self.dataset.stats())
+            Split(split.train, split.valid, split.test).save(folder / "split.json")
+            return {"users": len(self.dataset.sequences), "test_examples": len(split.test)}
+
+        manifest, _ = run_stage(self.run_dir / "data", to_dict(self.config.data), {}, build)
+        self.keys["data"] = manifest["key"]
+        return Split.load(self.run_dir / "data" / "split.json")
+
+    def sids(self) -> SemanticIds:
+        """Stage `sids`: item text -> embeddings -> residual k-means codes -> unique SIDs."""
+        self.data()
+        def build(folder: Path) -> dict:
+            fields = self.config.data.text_fields
+            texts = {item_id: render_item_text(item, fields) for item_id, item in self.dataset.items.items()}
+            sids, report, codebooks = build_sids(
+                texts, levels=self.config.sids.levels, codes=self.config.sids.codes, seed=self.config.sids.seed,
+                encoder=self.config.sids.encoder, cache_dir=self.run_dir.parent / ".embeddings",
+            )
+            sids.save(folder)
+            save_codebooks(codebooks, folder / "codebooks.safetensors")
+            write_json(folder / "report.json", report)
+            print(format_report(report))
+            return {"collision_rate": report["collision_rate"]}
+
+        manifest, _ = run_stage(self.run_dir / "sids", to_dict(self.config.sids), {"data": self.keys["data"]}, build)
+        self.keys["sids"] = manifest["key"]
+        return SemanticIds.load(self.run_dir / "sids")
+
+    def _extended_backbone(self, sids: SemanticIds):
+        model, tokenizer = load_backbone(self.config.model.name, self.config.model.trust_remote_code)
+        n_old = len(tokenizer)
+        new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
+        return model, tokenizer, new_ids, n_old
+
+    def _diagnose(self, model, tokenizer, new_ids: torch.Tensor, sids: SemanticIds) -> dict:
+        codebooks = load_codebooks(self.run_dir / "sids" / "codebooks.safetensors")
+        return diagnose(
+            model.get_input_embeddings().weight.detach(), new_ids, sids.codes, sids.codebook_sizes,
+            codebooks=codebooks, decode=lambda i: tokenizer.decode([int(i)]),
+        )
+
+    @staticmethod
+    def _save_rows(model, new_ids: torch.Tensor, path: Path) -> None:
+        save_file({f"matrix_{i}": w.detach()[new_ids].contiguous() for i, w in enumerate(embedding_matrices(model))}, path)
+
+    @staticmethod
+    def _load_rows(model, new_ids: torch.Tensor, path: Path) -> None:
+        rows = load_file(path)
+        with torch.no_grad():
+            for i, weight in enumerate(embedding_matrices(model)):
+                weight[new_ids] = rows[f"matrix_{i}"].to(weight.dtype)
+
+    def run_method(self, method: str, base: str | None = None) -> dict:
+        """Stages init, [ground], finetune, eval for one initialization method; returns its results."""
+        split, sids = self.data(), self.sids()
+        folder = self.run_dir / method
+        base = base or self.config.init.base
+        start_method = base if method == "gti" else method
+        results: dict = {"diagnostics": {}, "seconds": {}}
+
+        def extended_with(rows_path: Path | None):
+            model, tokenizer, new_ids, n_old = self._extended_backbone(sids)
+            if rows_path is not None:
+                self._load_rows(model, new_ids, rows_path)
+            return model, tokenizer, new_ids, n_old
+
+        # init
+        def build_init(out: Path) -> dict:
+            model, tokenizer, new_ids, n_old = extended_with(None)
+            token_texts = None
+            if start_method == "text":
+                fields = self.config.data.text_fields
+                item_ids = [tokenizer(render_item_text(self.dataset.items[i], fields), add_special_tokens=False).input_ids
+                            [: self.config.prompts.max_text_tokens] for i in sids.item_ids]
+                token_texts = token_item_texts(sids.codes, item_ids, sids.codebook_sizes)
+            initialize(model, new_ids, start_method, n_old, seed=self.config.init.seed, token_texts=token_texts)
+            self._save_rows(model, new_ids, out / "new_rows.safetensors")
+            write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+            return {}
+
+        init_config = {"method": start_method, "seed": self.config.init.seed, "model": to_dict(self.config.model)}
+        if start_method == "text":
+            init_config["text"] = {"fields": self.config.data.text_fields, "max_tokens": self.config.prompts.max_text_tokens}
+        manifest, _ = run_stage(folder / "init", init_config, {"sids": self.keys["sids"]}, build_init)
+        previous, rows_path = manifest["key"], folder / "init" / "new_rows.safetensors"
+        results["diagnostics"]["init"] = read_json(folder / "init" / "diagnostics.json")
+        results["seconds"]["init"] = manifest["seconds"]
+
+        # ground (GTI only)
+        if method == "gti":
+            def build_ground(out: Path) -> dict:
+                model, tokenizer, new_ids, _ = extended_with(rows_path)
+                builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+                samples = [s for item in sids.item_ids for s in builder.grounding(item, self.config.ground.directions)]
+                result = train_new_rows(
+                    model, new_ids, samples, steps=self.config.ground.steps, lr=self.config.ground.lr,
+                    batch_size=self.config.ground.batch_size, pad_id=tokenizer.pad_token_id, seed=self.config.ground.seed,
+                )
+                self._save_rows(model, new_ids, out / "new_rows.safetensors")
+                write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+                write_json(out / "losses.json", result.losses)
+                return {"samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1)}
+
+            ground_config = {"ground": to_dict(self.config.ground), "prompts": to_dict(self.config.prompts)}
+            manifest, _ = run_stage(folder / "ground", ground_config, {"init": previous}, build_ground)
+            previous, rows_path = manifest["key"], folder / "ground" / "new_rows.safetensors"
+            results["diagnostics"]["grounded"] = read_json(folder / "ground" / "diagnostics.json")
+            results["seconds"]["ground"] = manifest["seconds"]
+
+        # finetune
+        def build_finetune(out: Path) -> dict:
+            model, tokenizer, new_ids, _ = extended_with(rows_path)
+            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+            examples = seqrec_examples(split.train, self.config.finetune.samples, self.config.prompts.history)
+            result = finetune(model, builder, examples, self.config.finetune, tokenizer.pad_token_id)
+            model.save_pretrained(out / "model")
+            tokenizer.save_pretrained(out / "model")
+            write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+            write_json(out / "losses.json", result.losses)
+            return {"examples": len(examples), "tokens_per_second": round(result.tokens_per_second, 1)}
+
+        finetune_config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts)}
+        manifest, _ = run_stage(folder / "finetune", finetune_config, {"previous": previous}, build_finetune)
+        previous = manifest["key"]
+        results["diagnostics"]["finetuned"] = read_json(folder / "finetune" / "diagnostics.json")
+        results["seconds"]["finetune"] = manifest["seconds"]
+
+        # evaluate
+        def build_eval(out: Path) -> dict:
+            model_dir = folder / "finetune" / "model"
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True).eval()
+            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+            examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
+            prompts = [builder.seqrec(e.history).prompt for e in examples]
+            ranked = constrained_beam_search(
+                model, prompts, sids.trie(), builder.level_ids, beams=self.config.eval.beams,
+                batch_size=self.config.eval.batch_size, pad_token_id=tokenizer.pad_token_id, progress=True,
+            )
+            ranks, lines = [], []
+            for example, beams in zip(examples, ranked):
+                rows = [row for row, _ in beams]
+                rank = rank_of(sids.row(example.target), rows)
+                ranks.append(rank)
+                top = [sids.item_ids[row] for row in rows[:10]]
+                lines.append(json.dumps({"user_id": example.user_id, "target": example.target, "rank": rank, "top10": top}))
+            (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+            write_json(out / "metrics.json", ranking_metrics(ranks))
+            return {"users": len(examples)}
+
+        manifest, _ = run_stage(folder / "eval", to_dict(self.config.eval), {"finetune": previous}, build_eval)
+        results["metrics"] = read_json(folder / "eval" / "metrics.json")
+        results["seconds"]["eval"] = manifest["seconds"]
+        write_json(folder / "metrics.json", results["metrics"])
+        return results
+
+
+def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
+    """The run folder, with the config saved in it; a folder made with another config is refused."""
+    run_dir = Path(out or config.out)
+    saved = run_dir / "config.json"
+    if saved.exists() and read_json(saved) != to_dict(config) and not overwrite:
+        raise GtiError(f"{run_dir}: holds a run with another config; pass --overwrite or choose --out")
+    write_json(saved, to_dict(config))
+    return run_dir
+
+
+def compare(
+    config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False
+) -> Path:
+    """Run several initialization methods on the same data, SIDs and split; write results.json and plots.
+
+    Returns:
+        The path of `results.json` in the run folder.
+    """
+    config = load_config(config_path, overrides)
+    for method in methods:
+        if method not in INIT_METHODS:
+            raise GtiError(f"--methods: {method!r} is not one of {', '.join(INIT_METHODS)}")
+    run_dir = open_run_dir(config, out, overwrite)
+    pipeline = Pipeline(config, run_dir)
+    results = {"config": to_dict(config), "methods": {}}
+    for method in methods:
+        print(f"== {method}")
+        results["methods"][method] = pipeline.run_method(method)
+    results["sids"] = read_json(run_dir / "sids" / "report.json")
+    write_report(results, run_dir)
+    path = run_dir / "results.json"
+    write_json(path, results)
+    return path

@@ -1,0 +1,83 @@
+"""GTI grounding: train only the new embedding rows, the rest of the model frozen.
+
+Gradients of every old row are zeroed by a hook and the optimizer has no weight decay,
+so AdamW's update of an old row is exactly zero: every old row and every other
+parameter is bit-identical afterwards. With tied embeddings the same rows serve as
+input and output; untied, the new output rows train as well.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from gti.errors import GtiError
+from gti.lm.prompts import Sample
+from gti.lm.vocab import embedding_matrices
+from gti.train.loop import TrainResult, train
+
+
+def train_new_rows(
+    model: PreTrainedModel,
+    new_ids: torch.Tensor,
+    samples: Sequence[Sample],
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    pad_id: int,
+    seed: int = 0,
+) -> TrainResult:
+    """Train the rows `new_ids` of the embedding matrices on `samples`; nothing else changes."""
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    model.requires_grad_(False)
+    matrices = embedding_matrices(model)
+    row_mask = torch.zeros(matrices[0].shape[0], 1, dtype=matrices[0].dtype)
+    row_mask[new_ids] = 1.0
+    handles = []
+    for weight in matrices:
+        weight.requires_grad_(True)
+        handles.append(weight.register_hook(lambda grad: grad * row_mask.to(grad.device)))
+    try:
+        return train(
+            model, samples, matrices, steps=steps, lr=lr, batch_size=batch_size,
+            pad_id=pad_id, seed=seed, description="ground",
+        )
+    finally:
+        for handle in handles:
+            handle.remove()
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(flags[name])
+
+
+def ground_pairs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    steps: int = 100,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> TrainResult:
+    """Ground any new vocabulary from (token, text) pairs, in both directions.
+
+    Each pair yields "What does {token} mean?" -> text and "Which token means: {text}?" -> token.
+    The tokens must already be in the tokenizer and the model (see `extend_vocabulary`).
+    """
+    vocabulary = tokenizer.get_vocab()
+    missing = [token for token, _ in pairs if token not in vocabulary]
+    if missing:
+        raise GtiError(f"tokens not in the vocabulary: {', '.join(missing[:5])}; call extend_vocabulary first")
+    samples = []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for token, text in pairs:
+        token_ids = [vocabulary[token]]
+        text_ids = tokenizer(" " + text, add_special_tokens=False).input_ids
+        samples.append(Sample(tokenizer(f"What does {token} mean?", add_special_tokens=False).input_ids, text_ids + eos))
+        samples.append(Sample(tokenizer(f"Which token means: {text}?", add_special_tokens=False).input_ids, token_ids))
+    new_ids = torch.tensor(sorted({vocabulary[token] for token, _ in pairs}))
+    return train_new_rows(
+        model, new_ids, samples, steps=steps, lr=lr, batch_size=batch_size,
+        pad_id=tokenizer.pad_token_id, seed=seed,
+    )
