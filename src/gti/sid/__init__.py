@@ -1,0 +1,26 @@
+"""Semantic ids: item text -> sentence embedding -> residual codes -> unique token strings."""
+
+from gti.sid.codec import LEVEL_LETTERS, decode, encode, sid_tokens, token
+from gti.sid.encoder import encode_texts
+from gti.sid.quantize import disambiguate, rq_kmeans
+from gti.sid.report import format_report, load_codebooks, save_codebooks, sid_report
+from gti.sid.semantic_ids import SemanticIds, build_sids
+from gti.sid.trie import SidTrie
+
+__all__ = [
+    "LEVEL_LETTERS",
+    "SemanticIds",
+    "SidTrie",
+    "build_sids",
+    "decode",
+    "disambiguate",
+    "encode",
+    "encode_texts",
+    "format_report",
+    "load_codebooks",
+    "rq_kmeans",
+    "save_codebooks",
+    "sid_report",
+    "sid_tokens",
+    "token",
+]

@@ -1,0 +1,143 @@
+"""Figures of the new-token embeddings: cosine map, singular value spectra, effective ranks.
+
+Each function draws one figure with the Agg backend (no display, no pyplot state),
+writes it as a PNG (atomically: temporary name, then rename) and returns its path.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gti.analysis.diagnostics import cosine_matrix
+from gti.errors import GtiError
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG at `path` (parents created, atomic replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    FigureCanvasAgg(figure)
+    figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
+    os.replace(temporary, path)
+    return path
+
+
+def plot_cosine_heatmap(
+    embeddings: torch.Tensor | np.ndarray,
+    new_token_ids: Sequence[int] | torch.Tensor | np.ndarray,
+    path: str | Path,
+    n: int = 50,
+    seed: int = 0,
+) -> Path:
+    """Cosine similarity of n sampled old tokens and n sampled new (SID) tokens, old first.
+
+    Args:
+        embeddings: the full (V, H) input embedding matrix.
+        new_token_ids: the row of each new token.
+        path: where to write the PNG.
+        n: tokens drawn from each group (fewer when a group is smaller).
+        seed: seed for the draw.
+
+    Returns:
+        The path written.
+    """
+    if isinstance(new_token_ids, torch.Tensor):
+        new_token_ids = new_token_ids.cpu()
+    new_ids = np.asarray(new_token_ids, dtype=np.int64).ravel()
+    old_ids = np.setdiff1d(np.arange(embeddings.shape[0]), new_ids)
+    if old_ids.size == 0 or new_ids.size == 0:
+        raise GtiError("plot_cosine_heatmap needs both old and new token rows")
+    rng = np.random.default_rng(seed)
+    old_pick = np.sort(rng.choice(old_ids, size=min(n, old_ids.size), replace=False))
+    new_pick = np.sort(rng.choice(new_ids, size=min(n, new_ids.size), replace=False))
+    cosine = cosine_matrix(embeddings[np.concatenate([old_pick, new_pick])])  # (n_old + n_new,)*2
+
+    figure = Figure(figsize=(6.4, 5.6))
+    axes = figure.add_subplot()
+    image = axes.imshow(cosine, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
+    boundary = old_pick.size - 0.5
+    axes.axhline(boundary, color="black", linewidth=1.2)
+    axes.axvline(boundary, color="black", linewidth=1.2)
+    ticks = [(old_pick.size - 1) / 2, old_pick.size + (new_pick.size - 1) / 2]
+    axes.set_xticks(ticks, [f"old ({old_pick.size})", f"new SID ({new_pick.size})"])
+    axes.set_yticks(ticks, [f"old ({old_pick.size})", f"new SID ({new_pick.size})"], rotation=90, va="center")
+    axes.set_xlabel("token (sampled)")
+    axes.set_ylabel("token (sampled)")
+    axes.set_title("Cosine similarity: old vs new (SID) tokens")
+    figure.colorbar(image, ax=axes, label="cosine")
+    return _save(figure, path)
+
+
+def plot_spectrum(spectra: dict[str, list[float]], path: str | Path) -> Path:
+    """Singular value spectra divided by their largest value, log scale, one line per label.
+
+    Args:
+        spectra: label (e.g. "mean/init", "gti/grounded") -> singular values, descending.
+        path: where to write the PNG.
+
+    Returns:
+        The path written.
+    """
+    figure = Figure(figsize=(6.4, 4.4))
+    axes = figure.add_subplot()
+    for label, values in spectra.items():
+        values = np.asarray(values, dtype=np.float64)
+        positive = values[values > 0]  # a log axis cannot show zeros
+        if positive.size:
+            axes.plot(np.arange(1, positive.size + 1), positive / positive.max(), label=label)
+    axes.set_yscale("log")
+    axes.set_xlabel("singular value index")
+    axes.set_ylabel("singular value / largest")
+    axes.set_title("Singular value spectrum of new-token embeddings")
+    axes.grid(True, which="major", alpha=0.3)
+    if axes.lines:
+        axes.legend()
+    return _save(figure, path)
+
+
+def _stage_order(ranks: dict[str, dict[str, float]]) -> list[str]:
+    """Every stage once, each method's own order kept (init, grounded, finetuned)."""
+    stages: list[str] = []
+    for by_stage in ranks.values():
+        previous = -1
+        for stage in by_stage:
+            if stage not in stages:
+                stages.insert(previous + 1, stage)
+            previous = stages.index(stage)
+    return stages
+
+
+def plot_effective_rank(ranks: dict[str, dict[str, float]], path: str | Path) -> Path:
+    """Grouped bars of effective rank: one group per method, one bar per stage.
+
+    Args:
+        ranks: method (e.g. "mean", "gti") -> stage (e.g. "init", "grounded") -> effective rank.
+        path: where to write the PNG.
+
+    Returns:
+        The path written.
+    """
+    methods = list(ranks)
+    stages = _stage_order(ranks)
+    width = 0.8 / max(len(stages), 1)
+    figure = Figure(figsize=(max(4.8, 1.6 * len(methods) + 2.0), 4.4))
+    axes = figure.add_subplot()
+    for index, stage in enumerate(stages):
+        positions = [m for m, method in enumerate(methods) if stage in ranks[method]]
+        heights = [ranks[methods[m]][stage] for m in positions]
+        offsets = np.asarray(positions) + (index - (len(stages) - 1) / 2) * width
+        bars = axes.bar(offsets, heights, width=width, label=stage)
+        axes.bar_label(bars, fmt="%.1f", fontsize=8)
+    axes.set_xticks(np.arange(len(methods)), methods)
+    axes.set_xlabel("initialization method")
+    axes.set_ylabel("effective rank")
+    axes.set_title("Effective rank of new-token embeddings by stage")
+    if stages:
+        axes.legend(title="stage")
+    return _save(figure, path)

@@ -1,0 +1,176 @@
+"""What every loader shares: finding plain or gzipped files, reading them, chronological order."""
+
+import gzip
+import json
+import math
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
+from pathlib import Path
+from typing import IO, Any
+
+from gti.errors import GtiError
+
+
+def find_file(folder: Path, name: str) -> Path | None:
+    """The file `name` in `folder`, plain or gzipped (`name.gz`); None when neither exists.
+
+    Raises:
+        GtiError: both the plain and the gzipped file exist, so the choice would be a guess.
+    """
+    plain, packed = folder / name, folder / f"{name}.gz"
+    if plain.is_file() and packed.is_file():
+        raise GtiError(f"{folder}: both {name} and {name}.gz exist; keep only one")
+    for path in (plain, packed):
+        if path.is_file():
+            return path
+    return None
+
+
+def find_pair(folder: Path, first_suffix: str, second_suffix: str) -> tuple[Path, Path] | None:
+    """Files `<stem><first_suffix>` and `<stem><second_suffix>` (either may be gzipped) in `folder`.
+
+    Args:
+        folder: Where to look.
+        first_suffix: Suffix of the file that names the stem, e.g. `.inter`.
+        second_suffix: Suffix of its partner, e.g. `.item`.
+
+    Returns:
+        The two paths, or None when no stem has both files.
+
+    Raises:
+        GtiError: several stems have both files.
+    """
+    names = [path.name.removesuffix(".gz") for path in folder.iterdir()]
+    stems = sorted({name.removesuffix(first_suffix) for name in names if name.endswith(first_suffix)})
+    pairs = []
+    for stem in stems:
+        first = find_file(folder, stem + first_suffix)
+        second = find_file(folder, stem + second_suffix)
+        if first and second:
+            pairs.append((first, second))
+    if len(pairs) > 1:
+        found = ", ".join(first.name for first, _ in pairs)
+        raise GtiError(f"{folder}: several {first_suffix} datasets ({found}); expected one per folder")
+    return pairs[0] if pairs else None
+
+
+def _open(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield `(line_number, line)` pairs, numbered from 1, without the line ending.
+
+    Raises:
+        GtiError: the file is not readable UTF-8 text (or, for `.gz`, not valid gzip).
+    """
+    try:
+        with _open(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                yield number, line.rstrip("\r\n")
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise GtiError(f"{path}: cannot read as UTF-8 text: {error}") from error
+
+
+def read_json(path: Path) -> Any:
+    """Parse a whole (possibly gzipped) JSON file.
+
+    Raises:
+        GtiError: the file is unreadable or not valid JSON (naming the line).
+    """
+    text = "\n".join(line for _, line in read_lines(path))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise GtiError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from error
+
+
+def parse_json_line(line: str, where: str) -> dict:
+    """Parse one JSON-lines record, which must be an object.
+
+    Args:
+        line: The text of the line.
+        where: `file:line`, for error messages.
+
+    Raises:
+        GtiError: the line is not valid JSON or not an object.
+    """
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise GtiError(f"{where}: invalid JSON: {error.msg} (column {error.colno})") from error
+    if not isinstance(record, dict):
+        raise GtiError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def text_field(record: dict, key: str, where: str, required: bool = False) -> str:
+    """A string field of a JSON record; a missing or null optional field reads as "".
+
+    Args:
+        record: The parsed JSON object.
+        key: The field's name.
+        where: `file:line` or `file: item ...`, for error messages.
+        required: Whether the field must be present (and a string).
+
+    Raises:
+        GtiError: the field is not a string (or null, when optional).
+    """
+    value = record.get(key)
+    if value is None and not required:
+        return ""
+    if key not in record:
+        raise GtiError(f"{where}: missing field {key!r}")
+    if not isinstance(value, str):
+        expected = "a string" if required else "a string or null"
+        raise GtiError(f"{where}: field {key!r}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def parse_timestamp(value: str, path: Path, number: int) -> float | None:
+    """A timestamp field as a number; None for an empty field (unknown time).
+
+    Args:
+        value: The field's text.
+        path: The file, for error messages.
+        number: The line number, for error messages.
+
+    Raises:
+        GtiError: the field is neither empty nor a finite number.
+    """
+    if not value or value.isspace():
+        return None
+    try:
+        timestamp = float(value)
+    except ValueError:
+        timestamp = math.nan
+    if not math.isfinite(timestamp):
+        raise GtiError(f"{path}:{number}: expected a numeric timestamp, got {value[:40]!r}")
+    return timestamp
+
+
+def chronological(rows: Iterable[tuple[str, str, float | None]]) -> dict[str, list[str]]:
+    """Group `(user_id, item_id, timestamp)` rows into each user's chronological sequence.
+
+    A user whose rows all carry a timestamp gets them sorted by timestamp with a stable
+    sort, so rows with equal timestamps keep their file order. A user with any unknown
+    (None) timestamp keeps file order for all of their rows. Users appear in the order
+    of their first row.
+
+    Args:
+        rows: Interactions in file order.
+
+    Returns:
+        User id -> item ids, oldest first.
+    """
+    rows_by_user: dict[str, list[tuple[float | None, str]]] = {}
+    for user_id, item_id, timestamp in rows:
+        rows_by_user.setdefault(user_id, []).append((timestamp, item_id))
+    sequences = {}
+    for user_id, user_rows in rows_by_user.items():
+        if all(timestamp is not None for timestamp, _ in user_rows):
+            user_rows.sort(key=itemgetter(0))  # list.sort is stable: ties keep file order
+        sequences[user_id] = [item_id for _, item_id in user_rows]
+    return sequences

@@ -1,0 +1,123 @@
+"""Residual k-means (RQ-KMeans) and the disambiguation level that makes every SID unique."""
+
+import numpy as np
+import torch
+
+from gti.errors import GtiError
+
+
+def _squared_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances: (N, D), (K, D) -> (N, K), by one matrix multiply."""
+    d2 = (x * x).sum(1, keepdim=True) - 2.0 * x @ centroids.T + (centroids * centroids).sum(1)
+    return d2.clamp_(min=0.0)
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding: each next centroid drawn with probability proportional to D(x)^2."""
+    norms = (x * x).sum(1)  # (N,)
+
+    def distances_to(index: int) -> torch.Tensor:
+        return (norms - 2.0 * (x @ x[index]) + norms[index]).clamp_(min=0.0)  # (N,)
+
+    chosen = [int(torch.randint(x.shape[0], (1,), generator=generator))]
+    closest = distances_to(chosen[0])  # (N,) squared distance to the nearest chosen centroid
+    for _ in range(1, k):
+        weights = closest if closest.sum() > 0 else torch.ones_like(closest)
+        index = int(torch.multinomial(weights, 1, generator=generator))
+        chosen.append(index)
+        closest = torch.minimum(closest, distances_to(index))
+    return x[chosen].clone()  # (K, D)
+
+
+def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's k-means from a k-means++ start.
+
+    An empty cluster is re-seeded at the point farthest from its own centroid (the
+    farthest points go to the empty clusters in order). Stops early once no centroid moves.
+
+    Args:
+        x: (N, D) float32 points.
+        k: number of clusters, at most N.
+        generator: seeded random generator for the k-means++ draws.
+        iters: maximum number of Lloyd iterations.
+
+    Returns:
+        (K, D) centroids and (N,) int64 assignment of each point to its nearest centroid.
+    """
+    centroids = _kmeans_plus_plus(x, k, generator)
+    for _ in range(iters):
+        distances, assignment = _squared_distances(x, centroids).min(1)  # (N,), (N,)
+        counts = torch.bincount(assignment, minlength=k)  # (K,)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, x)  # (K, D)
+        updated = sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype)
+        empty = counts == 0
+        if empty.any():
+            farthest = distances.topk(int(empty.sum())).indices
+            updated[empty] = x[farthest]
+        if torch.equal(updated, centroids):
+            break
+        centroids = updated
+    return centroids, _squared_distances(x, centroids).argmin(1)
+
+
+def rq_kmeans(
+    x: np.ndarray, levels: int, codes: int, seed: int = 0, iters: int = 30
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Residual k-means: level 0 clusters x, level l clusters what earlier levels left over.
+
+    Args:
+        x: (N, D) item embeddings.
+        levels: number of quantizer levels L.
+        codes: codebook size per level K.
+        seed: seed of the k-means++ draws; equal seeds give equal results.
+        iters: maximum Lloyd iterations per level.
+
+    Returns:
+        (N, L) int64 codes and L codebooks of shape (K, D) float32.
+
+    Raises:
+        GtiError: levels or codes below 1, or fewer items than codes.
+    """
+    if levels < 1 or codes < 1:
+        raise GtiError(f"levels and codes must be at least 1, got levels={levels}, codes={codes}")
+    n_items = len(x)
+    if n_items < codes:
+        raise GtiError(
+            f"the catalog has {n_items} items but the codebook asks for {codes} codes; use fewer codes (--codes)"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    residual = torch.as_tensor(np.asarray(x), dtype=torch.float32).clone()  # (N, D)
+    all_codes, codebooks = [], []
+    for _ in range(levels):
+        centroids, assignment = kmeans(residual, codes, generator, iters)
+        residual -= centroids[assignment]
+        all_codes.append(assignment)
+        codebooks.append(centroids.numpy())
+    return torch.stack(all_codes, 1).numpy(), codebooks  # (N, L)
+
+
+def disambiguate(codes: np.ndarray) -> np.ndarray:
+    """Append a last level: each item's index among the items sharing its code tuple.
+
+    Counters follow row order, so the first item of a group gets 0 (as does every
+    item with a unique tuple) and every row of the result is unique.
+
+    Args:
+        codes: (N, L) integer codes.
+
+    Returns:
+        (N, L+1) int64 codes.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.ndim != 2 or len(codes) == 0:
+        raise GtiError(f"disambiguate needs a non-empty (items, levels) code matrix, got shape {codes.shape}")
+    n_items = len(codes)
+    _, group = np.unique(codes, axis=0, return_inverse=True)
+    group = group.reshape(-1)  # (N,) group id of each row
+    order = np.argsort(group, kind="stable")  # rows grouped, row order kept within a group
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    first_of_group = np.repeat(starts, np.diff(np.r_[starts, n_items]))
+    counter = np.empty(n_items, dtype=np.int64)
+    counter[order] = np.arange(n_items) - first_of_group
+    return np.concatenate([codes, counter[:, None]], axis=1)  # (N, L+1)

@@ -1,0 +1,124 @@
+"""Quality of a semantic-id assignment (collisions, utilization, balance) and codebook files."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from gti.errors import GtiError
+from gti.sid.codec import LEVEL_LETTERS
+
+
+def _entropy(column: np.ndarray, size: int) -> float:
+    """Entropy of the code usage in one level, divided by log(size): 1 means perfectly balanced."""
+    if size <= 1:
+        return 1.0
+    p = np.bincount(column, minlength=size) / len(column)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / math.log(size))
+
+
+def sid_report(
+    codes_before: np.ndarray,
+    codebook_sizes: list[int],
+    x: np.ndarray,
+    codebooks: list[np.ndarray],
+    seconds: dict,
+) -> dict:
+    """Measure how well the quantizer levels spread the catalog.
+
+    Args:
+        codes_before: (N, L) quantizer codes, before the disambiguation level.
+        codebook_sizes: codes per quantizer level (L entries).
+        x: (N, D) the embeddings that were quantized.
+        codebooks: L codebooks of shape (K_l, D).
+        seconds: wall-clock timings, e.g. {"encode": ..., "quantize": ..., "total": ...}.
+
+    Returns:
+        A JSON-ready dict: items, levels, codes_per_level, collision_rate (fraction of items
+        whose L-code tuple is shared), max_group_size, distinct_codes_per_level,
+        distinct_prefixes_per_level (prefix lengths 1..L), utilization_per_level,
+        entropy_per_level (normalized to [0, 1]), relative_reconstruction_error
+        (Frobenius ||x - x_hat|| / ||x||) and seconds.
+    """
+    codes_before = np.asarray(codes_before, dtype=np.int64)
+    n_items, n_levels = codes_before.shape
+    if len(codebook_sizes) != n_levels or len(codebooks) != n_levels:
+        raise GtiError(
+            f"the report needs one codebook size and one codebook per level ({n_levels}), "
+            f"got {len(codebook_sizes)} sizes and {len(codebooks)} codebooks"
+        )
+    _, group, group_sizes = np.unique(codes_before, axis=0, return_inverse=True, return_counts=True)
+    item_group_size = group_sizes[group.reshape(-1)]  # (N,) size of each item's group
+    distinct = [len(np.unique(codes_before[:, level])) for level in range(n_levels)]
+    reconstruction = sum(codebook[codes_before[:, level]] for level, codebook in enumerate(codebooks))  # (N, D)
+    return {
+        "items": n_items,
+        "levels": n_levels,
+        "codes_per_level": list(codebook_sizes),
+        "collision_rate": float((item_group_size > 1).mean()),
+        "max_group_size": int(group_sizes.max()),
+        "distinct_codes_per_level": distinct,
+        "distinct_prefixes_per_level": [
+            len(np.unique(codes_before[:, :length], axis=0)) for length in range(1, n_levels + 1)
+        ],
+        "utilization_per_level": [count / size for count, size in zip(distinct, codebook_sizes)],
+        "entropy_per_level": [
+            _entropy(codes_before[:, level], size) for level, size in enumerate(codebook_sizes)
+        ],
+        "relative_reconstruction_error": float(np.linalg.norm(x - reconstruction) / np.linalg.norm(x)),
+        "seconds": dict(seconds),
+    }
+
+
+def format_report(report: dict) -> str:
+    """A small human-readable table of a `sid_report` dict."""
+    lines = [
+        f"semantic ids: {report['items']} items, {report['levels']} levels, "
+        f"codes per level {report['codes_per_level']}",
+        f"collision rate {report['collision_rate']:.4f} (largest group {report['max_group_size']}), "
+        f"relative reconstruction error {report['relative_reconstruction_error']:.4f}",
+    ]
+    if "duplicate_texts" in report:
+        lines.append(f"duplicate item texts {report['duplicate_texts']}")
+    lines.append(f"{'level':<6}{'codes':>8}{'used':>8}{'prefixes':>10}{'utilization':>13}{'entropy':>9}")
+    for level in range(report["levels"]):
+        lines.append(
+            f"{LEVEL_LETTERS[level]:<6}{report['codes_per_level'][level]:>8}"
+            f"{report['distinct_codes_per_level'][level]:>8}{report['distinct_prefixes_per_level'][level]:>10}"
+            f"{report['utilization_per_level'][level]:>13.3f}{report['entropy_per_level'][level]:>9.3f}"
+        )
+    lines.append("seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in report["seconds"].items()))
+    return "\n".join(lines)
+
+
+def save_codebooks(codebooks: list[np.ndarray], path: Path) -> None:
+    """Write codebooks to a safetensors file with keys level_0, level_1, ... (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    tensors = {f"level_{level}": np.ascontiguousarray(book, dtype=np.float32) for level, book in enumerate(codebooks)}
+    save_file(tensors, temporary)
+    os.replace(temporary, path)
+
+
+def load_codebooks(path: Path) -> list[np.ndarray]:
+    """Read codebooks written by `save_codebooks`, level 0 first.
+
+    Raises:
+        GtiError: the file is missing, unreadable, or its keys are not level_0 .. level_{L-1}.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GtiError(f"codebook file {path} does not exist; build the semantic ids first")
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise GtiError(f"codebook file {path} is not a readable safetensors file: {error}") from error
+    expected = [f"level_{level}" for level in range(len(tensors))]
+    if sorted(tensors) != sorted(expected) or not tensors:
+        raise GtiError(f"codebook file {path} has keys {sorted(tensors)}; expected level_0 .. level_N")
+    return [tensors[key] for key in expected]

@@ -1,0 +1,164 @@
+"""Diagnostics on constructed matrices whose answers are known in closed form."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gti.analysis import diagnostics
+from gti.analysis.diagnostics import (
+    codebook_similarity,
+    diagnose,
+    effective_rank,
+    hierarchy_similarity,
+    mean_pairwise_cosine,
+    nearest_old_tokens,
+    rsa,
+    singular_values,
+)
+from gti.errors import GtiError
+
+
+def test_singular_values_descending_and_tensor_input():
+    matrix = np.diag([1.0, 3.0, 2.0])
+    np.testing.assert_allclose(singular_values(matrix), [3.0, 2.0, 1.0])
+    np.testing.assert_allclose(singular_values(torch.tensor(matrix, dtype=torch.bfloat16)), [3.0, 2.0, 1.0])
+
+
+def test_effective_rank_of_rank_one_matrix_is_one():
+    rng = np.random.default_rng(0)
+    matrix = np.outer(rng.normal(size=30), rng.normal(size=12))
+    assert effective_rank(matrix) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_effective_rank_of_orthonormal_rows_is_their_count():
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(16, 7)))
+    assert effective_rank(torch.from_numpy(q.T)) == pytest.approx(7.0, abs=1e-9)
+
+
+def test_effective_rank_of_diagonal_matches_closed_form():
+    p = np.array([3.0, 2.0, 1.0]) / 6.0
+    expected = math.exp(-float(np.sum(p * np.log(p))))
+    assert effective_rank(np.diag([1.0, 2.0, 3.0])) == pytest.approx(expected, rel=1e-12)
+
+
+def test_effective_rank_of_zero_matrix_is_zero():
+    assert effective_rank(np.zeros((4, 3))) == 0.0
+
+
+def test_mean_pairwise_cosine_identical_and_orthogonal_rows():
+    assert mean_pairwise_cosine(np.tile([1.0, -2.0, 0.5], (5, 1))) == pytest.approx(1.0)
+    assert mean_pairwise_cosine(np.eye(4) * 3.0) == pytest.approx(0.0, abs=1e-12)
+    assert mean_pairwise_cosine([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]) == pytest.approx(
+        (2 * math.sqrt(0.5) + 0.0) / 3
+    )
+    with pytest.raises(GtiError, match="at least 2 rows"):
+        mean_pairwise_cosine(np.ones((1, 3)))
+
+
+def test_nearest_old_tokens_constructed_case():
+    old = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [-1.0, 0.0], [0.0, 2.0]])
+    new = np.array([[2.0, 0.0], [0.0, -1.0]])
+    neighbors = nearest_old_tokens(new, torch.from_numpy(old), k=3)
+    # Exact ties (rows 1 and 4 for the first query, rows 0 and 3 for the second) go to the lower index.
+    np.testing.assert_array_equal(neighbors, [[0, 2, 1], [0, 3, 2]])
+    assert nearest_old_tokens(new, old, k=10).shape == (2, 5)
+
+
+def test_nearest_old_tokens_merges_across_chunks(monkeypatch):
+    monkeypatch.setattr(diagnostics, "_CHUNK_ROWS", 7)
+    rng = np.random.default_rng(2)
+    old, new = rng.normal(size=(40, 6)), rng.normal(size=(5, 6))
+    unit_old = old / np.linalg.norm(old, axis=1, keepdims=True)
+    expected = np.argsort(-(new @ unit_old.T), axis=1)[:, :4]
+    np.testing.assert_array_equal(nearest_old_tokens(new, old, k=4), expected)
+
+
+def test_rsa_against_own_cosine_is_one():
+    matrix = np.random.default_rng(3).normal(size=(9, 5))
+    unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    result = rsa(matrix, unit @ unit.T)
+    assert result["pearson"] == pytest.approx(1.0)
+    assert result["spearman"] == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("error")
+def test_rsa_of_identical_rows_is_undefined():
+    reference = np.random.default_rng(4).random((6, 6))
+    assert rsa(np.tile([0.3, -1.2, 2.0], (6, 1)), reference) == {"pearson": None, "spearman": None}
+    assert rsa(np.random.default_rng(5).normal(size=(6, 3)), np.ones((6, 6))) == {"pearson": None, "spearman": None}
+
+
+def test_hierarchy_similarity_hand_made_codes():
+    codes = np.array([[0, 0, 0], [0, 1, 0], [0, 1, 1], [1, 0, 0]])
+    # Tokens: a0 a1 | b0 b1 b2 (unused) | c0 c1; items: a0={0,1,2} a1={3} b0={0,3} b1={1,2} c0={0,1,3} c1={2}
+    expected = np.array(
+        [
+            [1, 0, 1 / 4, 2 / 3, 0, 1 / 2, 1 / 3],
+            [0, 1, 1 / 2, 0, 0, 1 / 3, 0],
+            [1 / 4, 1 / 2, 1, 0, 0, 2 / 3, 0],
+            [2 / 3, 0, 0, 1, 0, 1 / 4, 1 / 2],
+            [0, 0, 0, 0, 0, 0, 0],
+            [1 / 2, 1 / 3, 2 / 3, 1 / 4, 0, 1, 0],
+            [1 / 3, 0, 0, 1 / 2, 0, 0, 1],
+        ]
+    )
+    np.testing.assert_allclose(hierarchy_similarity(codes, [2, 3, 2]), expected, atol=1e-12)
+    with pytest.raises(GtiError, match="level 1"):
+        hierarchy_similarity(codes, [2, 1, 2])
+
+
+def test_codebook_similarity_concatenates_levels():
+    similarity = codebook_similarity([np.array([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0]])])
+    np.testing.assert_allclose(similarity[2], [math.sqrt(0.5), math.sqrt(0.5), 1.0])
+
+
+def _toy_setup(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    sizes = [3, 4, 2]
+    vocab, hidden = 60, 8
+    embeddings = torch.from_numpy(rng.normal(size=(vocab, hidden))).float()
+    new_ids = rng.choice(vocab, size=sum(sizes), replace=False)
+    codes = np.stack([rng.integers(0, size, size=12) for size in sizes], axis=1)
+    codebooks = [rng.normal(size=(3, 5)), rng.normal(size=(4, 5))]
+    return embeddings, new_ids, codes, sizes, codebooks
+
+
+def test_diagnose_end_to_end_is_json_ready():
+    embeddings, new_ids, codes, sizes, codebooks = _toy_setup()
+    report = diagnose(embeddings, new_ids, codes, sizes, codebooks=codebooks, decode=lambda i: f"tok{i}", sample=4, k=3)
+    assert set(report) == {
+        "effective_rank", "singular_values", "mean_pairwise_cosine", "norm_mean",
+        "old_norm_mean", "rsa_codebook", "rsa_hierarchy", "nearest_old",
+    }
+    json.dumps(report)
+    assert len(report["singular_values"]) == 8
+    assert set(report["rsa_hierarchy"]) == {"pearson", "spearman"}
+    assert len(report["nearest_old"]) == 4
+    new_names = {f"tok{i}" for i in new_ids}
+    for entry in report["nearest_old"]:
+        assert entry["token_row"] in set(new_ids.tolist())
+        assert len(entry["neighbors"]) == 3 and not new_names & set(entry["neighbors"])
+    old_ids = np.setdiff1d(np.arange(60), new_ids)
+    assert report["old_norm_mean"] == pytest.approx(float(embeddings[old_ids].norm(dim=1).mean()), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("error")
+def test_diagnose_mean_init_gives_null_correlations():
+    embeddings, new_ids, codes, sizes, codebooks = _toy_setup(1)
+    embeddings = embeddings.numpy()
+    embeddings[new_ids] = embeddings.mean(axis=0)
+    report = diagnose(embeddings, new_ids, codes, sizes, codebooks=codebooks)
+    assert report["effective_rank"] == pytest.approx(1.0, abs=1e-6)
+    assert report["rsa_codebook"] == {"pearson": None, "spearman": None}
+    assert report["rsa_hierarchy"] == {"pearson": None, "spearman": None}
+    assert all(isinstance(row, int) for entry in report["nearest_old"] for row in entry["neighbors"])
+    assert "null" in json.dumps(report)
+
+
+def test_diagnose_rejects_wrong_token_count():
+    embeddings, new_ids, codes, sizes, _ = _toy_setup()
+    with pytest.raises(GtiError, match="expected 9 new token ids"):
+        diagnose(embeddings, new_ids[:-1], codes, sizes)
