@@ -22,10 +22,10 @@ from gti.data import Dataset, Example, leave_one_out, load_dataset, render_item_
 from gti.lm.backbone import load_backbone
 from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts
-from gti.rec import constrained_beam_search, rank_of, ranking_metrics
+from gti.rec import evaluate
 from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
 from gti.train.finetune import finetune, seqrec_examples
-from gti.train.grounding import train_new_rows
+from gti.train.grounding import ground
 
 STAGE_NAMES = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
 
@@ -170,14 +170,17 @@ class Pipeline:
                 model, tokenizer, new_ids, _ = extended_with(rows_path)
                 builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
                 samples = [s for item in sids.item_ids for s in builder.grounding(item, self.config.ground.directions)]
-                result = train_new_rows(
+                result = ground(
                     model, new_ids, samples, steps=self.config.ground.steps, lr=self.config.ground.lr,
                     batch_size=self.config.ground.batch_size, pad_id=tokenizer.pad_token_id, seed=self.config.ground.seed,
                 )
                 self._save_rows(model, new_ids, out / "new_rows.safetensors")
                 write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
                 write_json(out / "losses.json", result.losses)
-                return {"samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1)}
+                return {
+                    "samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1),
+                    "final_loss": result.final_loss,
+                }
 
             ground_config = {"ground": to_dict(self.config.ground), "prompts": to_dict(self.config.prompts)}
             manifest, _ = run_stage(folder / "ground", ground_config, {"init": previous}, build_ground)
@@ -195,13 +198,17 @@ class Pipeline:
             tokenizer.save_pretrained(out / "model")
             write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
             write_json(out / "losses.json", result.losses)
-            return {"examples": len(examples), "tokens_per_second": round(result.tokens_per_second, 1)}
+            return {
+                "examples": len(examples), "tokens_per_second": round(result.tokens_per_second, 1),
+                "final_loss": result.final_loss,
+            }
 
         finetune_config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts)}
         manifest, _ = run_stage(folder / "finetune", finetune_config, {"previous": previous}, build_finetune)
         previous = manifest["key"]
         results["diagnostics"]["finetuned"] = read_json(folder / "finetune" / "diagnostics.json")
         results["seconds"]["finetune"] = manifest["seconds"]
+        results["finetune_final_loss"] = manifest["final_loss"]
 
         # evaluate
         def build_eval(out: Path) -> dict:
@@ -210,20 +217,18 @@ class Pipeline:
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True).eval()
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
-            prompts = [builder.seqrec(e.history).prompt for e in examples]
-            ranked = constrained_beam_search(
-                model, prompts, sids.trie(), builder.level_ids, beams=self.config.eval.beams,
-                batch_size=self.config.eval.batch_size, pad_token_id=tokenizer.pad_token_id, progress=True,
+            result = evaluate(
+                model, [builder.seqrec(e.history).prompt for e in examples], [sids.row(e.target) for e in examples],
+                sids.trie(), builder.level_ids, beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
+                pad_token_id=tokenizer.pad_token_id, progress=True,
             )
-            ranks, lines = [], []
-            for example, beams in zip(examples, ranked):
-                rows = [row for row, _ in beams]
-                rank = rank_of(sids.row(example.target), rows)
-                ranks.append(rank)
-                top = [sids.item_ids[row] for row in rows[:10]]
-                lines.append(json.dumps({"user_id": example.user_id, "target": example.target, "rank": rank, "top10": top}))
+            lines = [
+                json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
+                            "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
+                for e, rank, ranked in zip(examples, result.ranks, result.ranked)
+            ]
             (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-            write_json(out / "metrics.json", ranking_metrics(ranks))
+            write_json(out / "metrics.json", result.metrics)
             return {"users": len(examples)}
 
         manifest, _ = run_stage(folder / "eval", to_dict(self.config.eval), {"finetune": previous}, build_eval)

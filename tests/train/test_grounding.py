@@ -5,7 +5,7 @@ from conftest import make_tiny_model
 from gti.lm.prompts import Sample
 from gti.lm.vocab import extend_vocabulary, initialize
 from gti.sid import sid_tokens
-from gti.train.grounding import ground_pairs, train_new_rows
+from gti.train.grounding import ground_pairs, ground
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -17,7 +17,7 @@ def test_grounding_moves_only_the_new_rows(tiny_tokenizer, tied):
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     samples = [Sample([5 + i, 6, 7], [int(new_ids[i % 4]), int(new_ids[4 + i % 3])]) for i in range(12)]
     samples += [Sample([9, int(new_ids[i % 4]), 10], [11 + i, 2]) for i in range(4)]
-    result = train_new_rows(model, new_ids, samples, steps=5, lr=1e-2, batch_size=4, pad_id=0)
+    result = ground(model, new_ids, samples, steps=5, lr=1e-2, batch_size=4, pad_id=0)
     assert len(result.losses) == 5
     old_rows = torch.ones(before["model.embed_tokens.weight"].shape[0], dtype=torch.bool)
     old_rows[new_ids] = False

@@ -9,15 +9,16 @@ SHOWN_METRICS = ("recall@1", "recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr"
 
 
 def markdown_table(results: dict) -> str:
-    """Test metrics and the new rows' effective rank per stage, one row per method."""
-    header = ["method", *SHOWN_METRICS, *(f"erank {s}" for s in STAGES)]
+    """Test metrics, final fine-tuning loss (mean of the last 10 steps) and the new rows' effective rank per stage."""
+    header = ["method", *SHOWN_METRICS, "finetune loss", *(f"erank {s}" for s in STAGES)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, result in results["methods"].items():
         metrics = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in SHOWN_METRICS]
         ranks = [
             f"{result['diagnostics'][s]['effective_rank']:.1f}" if s in result["diagnostics"] else "-" for s in STAGES
         ]
-        lines.append("| " + " | ".join([method, *metrics, *ranks]) + " |")
+        loss = result.get("finetune_final_loss")
+        lines.append("| " + " | ".join([method, *metrics, "-" if loss is None else f"{loss:.3f}", *ranks]) + " |")
     return "\n".join(lines)
 
 

@@ -7,12 +7,12 @@ see exactly the same ids.
 
 from dataclasses import dataclass
 
-import torch
 from transformers import PreTrainedTokenizerBase
 
 from gti.config import PromptConfig
 from gti.data import Item, render_item_text
-from gti.sid import SemanticIds, codec
+from gti.rec.beam import level_token_ids
+from gti.sid import SemanticIds
 
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
@@ -54,10 +54,7 @@ class PromptBuilder:
         self.sids = sids
         self.items = items
         self.config = config
-        self.level_ids = [
-            torch.tensor(tokenizer.convert_tokens_to_ids([codec.token(level, code) for code in range(size)]), dtype=torch.long)
-            for level, size in enumerate(sids.codebook_sizes)
-        ]
+        self.level_ids = level_token_ids(tokenizer, sids.codebook_sizes)
 
     def sid_ids(self, item_id: str) -> list[int]:
         """The SID token ids of an item."""

@@ -17,7 +17,7 @@ from gti.lm.vocab import embedding_matrices
 from gti.train.loop import TrainResult, train
 
 
-def train_new_rows(
+def ground(
     model: PreTrainedModel,
     new_ids: torch.Tensor,
     samples: Sequence[Sample],
@@ -77,7 +77,7 @@ def ground_pairs(
         samples.append(Sample(tokenizer(f"What does {token} mean?", add_special_tokens=False).input_ids, text_ids + eos))
         samples.append(Sample(tokenizer(f"Which token means: {text}?", add_special_tokens=False).input_ids, token_ids))
     new_ids = torch.tensor(sorted({vocabulary[token] for token, _ in pairs}))
-    return train_new_rows(
+    return ground(
         model, new_ids, samples, steps=steps, lr=lr, batch_size=batch_size,
         pad_id=tokenizer.pad_token_id, seed=seed,
     )

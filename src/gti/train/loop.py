@@ -85,6 +85,12 @@ class TrainResult:
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    @property
+    def final_loss(self) -> float | None:
+        """Mean loss of the last 10 steps (None when nothing trained)."""
+        tail = self.losses[-10:]
+        return round(sum(tail) / len(tail), 4) if tail else None
+
 
 def train(
     model: PreTrainedModel,

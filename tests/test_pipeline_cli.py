@@ -1,0 +1,108 @@
+"""CPU smoke tests of every CLI verb and of the pipeline's caching, on a tiny model and dataset."""
+
+import gzip
+import json
+import random
+
+import pytest
+
+from conftest import make_tiny_model, make_tiny_tokenizer
+from gti.cli import main
+
+WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A normalized-format dataset: 40 items, 12 users with 4-8 interactions each."""
+    folder = tmp_path_factory.mktemp("dataset")
+    rng = random.Random(0)
+    with gzip.open(folder / "items.jsonl.gz", "wt") as items:
+        for i in range(40):
+            title = " ".join(rng.sample(WORDS, 3))
+            items.write(json.dumps({"item_id": f"i{i}", "title": title, "categories": [rng.choice(WORDS)], "brand": None}) + "\n")
+    lines = ["user_id\titem_id\ttimestamp"]
+    for user in range(12):
+        for step, item in enumerate(rng.sample(range(40), rng.randint(4, 8))):
+            lines.append(f"u{user}\ti{item}\t{1000 + step}")
+    (folder / "interactions.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    tokenizer = make_tiny_tokenizer()
+    make_tiny_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def run_args(dataset, model_dir, out, *extra):
+    settings = [
+        f"data.source={json.dumps(str(dataset))}", f"model.name={json.dumps(str(model_dir))}",
+        "sids.levels=2", "sids.codes=4", "ground.steps=2", "ground.batch_size=4",
+        "finetune.steps=2", "finetune.batch_size=4", "eval.beams=5", *extra,
+    ]
+    return [arg for s in settings for arg in ("--set", s)] + ["--out", str(out)]
+
+
+def test_data_stats_json(tiny_dataset, capsys):
+    assert main(["data", "stats", str(tiny_dataset), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["items"] == 40 and stats["users"] == 12
+    assert stats["interactions"] == sum(1 for _ in open(tiny_dataset / "interactions.tsv")) - 1
+
+
+def test_bad_dataset_path_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["data", "stats", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gti: error:") and "missing" in err and "\n" not in err
+
+
+def test_sids_verb_writes_ids_report_and_codebooks(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "sids"
+    assert main(["sids", str(tiny_dataset), "--out", str(out), "--levels", "2", "--codes", "4"]) == 0
+    sids = json.loads((out / "sids.json").read_text())["sids"]
+    assert len(sids) == 40 and len({tuple(v) for v in sids.values()}) == 40
+    report = json.loads((out / "report.json").read_text())
+    assert 0.0 <= report["collision_rate"] <= 1.0 and len(report["distinct_codes_per_level"]) == 2
+    assert (out / "codebooks.safetensors").is_file()
+    assert main(["sids", str(tiny_dataset), "--out", str(out)]) == 2  # refuses to overwrite
+
+
+def test_run_writes_every_stage_and_reuses_them(tiny_dataset, tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti")]) == 0
+    for stage in ["data", "sids", "gti/init", "gti/ground", "gti/finetune", "gti/eval"]:
+        manifest = json.loads((out / stage / "manifest.json").read_text())
+        assert {"config", "inputs", "versions", "seconds", "key"} <= set(manifest)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"recall@1", "recall@5", "ndcg@5", "mrr"}
+    assert len((out / "gti/eval/predictions.jsonl").read_text().splitlines()) == 12
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("manifest.json")}
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti")]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("manifest.json")} == before
+    # another config in the same folder is refused, and nothing is touched
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti", "finetune.steps=3")]) == 2
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("manifest.json")} == before
+
+
+def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_dir, tmp_path):
+    out = tmp_path / "compare"
+    assert main(["compare", "--methods", "mean,text,gti", *run_args(tiny_dataset, tiny_model_dir, out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["methods"]) == ["mean", "text", "gti"]
+    assert set(results["methods"]["gti"]["diagnostics"]) == {"init", "grounded", "finetuned"}
+    assert set(results["methods"]["mean"]["diagnostics"]) == {"init", "finetuned"}
+    assert results["methods"]["mean"]["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
+    assert results["methods"]["text"]["diagnostics"]["init"]["effective_rank"] > 1.5
+    assert (out / "spectrum.png").stat().st_size > 0 and (out / "effective_rank.png").stat().st_size > 0
+
+
+def test_unknown_config_key_fails_cleanly(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text("[finetune]\nstepz = 3\n")
+    assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "stepz" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
