@@ -98,6 +98,7 @@ def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_di
     assert results["methods"]["mean"]["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
     assert results["methods"]["text"]["diagnostics"]["init"]["effective_rank"] > 1.5
     assert (out / "spectrum.png").stat().st_size > 0 and (out / "effective_rank.png").stat().st_size > 0
+    assert (out / "gti" / "ground" / "cosine_heatmap.png").stat().st_size > 0
 
 
 def test_unknown_config_key_fails_cleanly(tmp_path, capsys):

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gti.analysis import diagnose
+from gti.analysis import diagnose, plot_cosine_heatmap
 from gti.artifacts import read_json, run_stage, write_json
 from gti.analysis.report import write_report
 from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
@@ -110,12 +110,16 @@ class Pipeline:
         new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
         return model, tokenizer, new_ids, n_old
 
-    def _diagnose(self, model, tokenizer, new_ids: torch.Tensor, sids: SemanticIds) -> dict:
+    def _diagnose(self, model, tokenizer, new_ids: torch.Tensor, sids: SemanticIds, out: Path) -> None:
+        """Write the new rows' diagnostics and a cosine heatmap (old vs SID tokens) into a stage folder."""
         codebooks = load_codebooks(self.run_dir / "sids" / "codebooks.safetensors")
-        return diagnose(
-            model.get_input_embeddings().weight.detach(), new_ids, sids.codes, sids.codebook_sizes,
+        embeddings = model.get_input_embeddings().weight.detach()
+        diagnostics = diagnose(
+            embeddings, new_ids, sids.codes, sids.codebook_sizes,
             codebooks=codebooks, decode=lambda i: tokenizer.decode([int(i)]),
         )
+        write_json(out / "diagnostics.json", diagnostics)
+        plot_cosine_heatmap(embeddings, new_ids, out / "cosine_heatmap.png")
 
     @staticmethod
     def _save_rows(model, new_ids: torch.Tensor, path: Path) -> None:
@@ -153,7 +157,7 @@ class Pipeline:
                 token_texts = token_item_texts(sids.codes, item_ids, sids.codebook_sizes)
             initialize(model, new_ids, start_method, n_old, seed=self.config.init.seed, token_texts=token_texts)
             self._save_rows(model, new_ids, out / "new_rows.safetensors")
-            write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+            self._diagnose(model, tokenizer, new_ids, sids, out)
             return {}
 
         init_config = {"method": start_method, "seed": self.config.init.seed, "model": to_dict(self.config.model)}
@@ -175,7 +179,7 @@ class Pipeline:
                     batch_size=self.config.ground.batch_size, pad_id=tokenizer.pad_token_id, seed=self.config.ground.seed,
                 )
                 self._save_rows(model, new_ids, out / "new_rows.safetensors")
-                write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+                self._diagnose(model, tokenizer, new_ids, sids, out)
                 write_json(out / "losses.json", result.losses)
                 return {
                     "samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1),
@@ -196,7 +200,7 @@ class Pipeline:
             result = finetune(model, builder, examples, self.config.finetune, tokenizer.pad_token_id)
             model.save_pretrained(out / "model")
             tokenizer.save_pretrained(out / "model")
-            write_json(out / "diagnostics.json", self._diagnose(model, tokenizer, new_ids, sids))
+            self._diagnose(model, tokenizer, new_ids, sids, out)
             write_json(out / "losses.json", result.losses)
             return {
                 "examples": len(examples), "tokens_per_second": round(result.tokens_per_second, 1),
@@ -208,7 +212,8 @@ class Pipeline:
         previous = manifest["key"]
         results["diagnostics"]["finetuned"] = read_json(folder / "finetune" / "diagnostics.json")
         results["seconds"]["finetune"] = manifest["seconds"]
-        results["finetune_final_loss"] = manifest["final_loss"]
+        losses = read_json(folder / "finetune" / "losses.json")[-10:]
+        results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
 
         # evaluate
         def build_eval(out: Path) -> dict:
