@@ -5,8 +5,8 @@ import json
 import random
 
 import pytest
-
 from conftest import make_tiny_model, make_tiny_tokenizer
+
 from gti.cli import main
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()

@@ -5,7 +5,6 @@ method gets its own sub-folder with its init, ground, finetune and eval stages.
 """
 
 import json
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -14,12 +13,21 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gti.analysis import diagnose, plot_cosine_heatmap
-from gti.artifacts import read_json, run_stage, write_json
 from gti.analysis.report import write_report
+from gti.artifacts import read_json, run_stage, write_json
 from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
+from gti.data import (
+    Dataset,
+    Split,
+    leave_one_out,
+    load_dataset,
+    render_item_text,
+    sample_users,
+    split_from_json,
+    split_to_json,
+)
 from gti.errors import GtiError
-from gti.data import Dataset, Example, leave_one_out, load_dataset, render_item_text, sample_users
-from gti.lm.backbone import load_backbone
+from gti.lm.backbone import cache_dir, load_backbone
 from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts
 from gti.rec import evaluate
@@ -28,30 +36,6 @@ from gti.train.finetune import finetune, seqrec_examples
 from gti.train.grounding import ground
 
 STAGE_NAMES = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
-
-
-@dataclass
-class Split:
-    """The leave-one-out split as stored in the run folder."""
-
-    train: dict[str, list[str]]
-    valid: list[Example]
-    test: list[Example]
-
-    @classmethod
-    def load(cls, path: Path) -> "Split":
-        data = read_json(path)
-
-        def examples(rows: list[dict]) -> list[Example]:
-            return [Example(r["user_id"], tuple(r["history"]), r["target"]) for r in rows]
-
-        return cls(data["train"], examples(data["valid"]), examples(data["test"]))
-
-    def save(self, path: Path) -> None:
-        def rows(examples: list[Example]) -> list[dict]:
-            return [{"user_id": e.user_id, "history": list(e.history), "target": e.target} for e in examples]
-
-        write_json(path, {"train": self.train, "valid": rows(self.valid), "test": rows(self.test)})
 
 
 class Pipeline:
@@ -77,12 +61,12 @@ class Pipeline:
         def build(folder: Path) -> dict:
             split = leave_one_out(self.dataset, self.config.data.max_history)
             write_json(folder / "stats.json", self.dataset.stats())
-            Split(split.train, split.valid, split.test).save(folder / "split.json")
+            write_json(folder / "split.json", split_to_json(split))
             return {"users": len(self.dataset.sequences), "test_examples": len(split.test)}
 
         manifest, _ = run_stage(self.run_dir / "data", to_dict(self.config.data), {}, build)
         self.keys["data"] = manifest["key"]
-        return Split.load(self.run_dir / "data" / "split.json")
+        return split_from_json(read_json(self.run_dir / "data" / "split.json"))
 
     def sids(self) -> SemanticIds:
         """Stage `sids`: item text -> embeddings -> residual k-means codes -> unique SIDs."""
@@ -92,7 +76,7 @@ class Pipeline:
             texts = {item_id: render_item_text(item, fields) for item_id, item in self.dataset.items.items()}
             sids, report, codebooks = build_sids(
                 texts, levels=self.config.sids.levels, codes=self.config.sids.codes, seed=self.config.sids.seed,
-                encoder=self.config.sids.encoder, cache_dir=self.run_dir.parent / ".embeddings",
+                encoder=self.config.sids.encoder, cache_dir=cache_dir() / "embeddings",
             )
             sids.save(folder)
             save_codebooks(codebooks, folder / "codebooks.safetensors")
@@ -132,12 +116,11 @@ class Pipeline:
             for i, weight in enumerate(embedding_matrices(model)):
                 weight[new_ids] = rows[f"matrix_{i}"].to(weight.dtype)
 
-    def run_method(self, method: str, base: str | None = None) -> dict:
+    def run_method(self, method: str) -> dict:
         """Stages init, [ground], finetune, eval for one initialization method; returns its results."""
         split, sids = self.data(), self.sids()
         folder = self.run_dir / method
-        base = base or self.config.init.base
-        start_method = base if method == "gti" else method
+        start_method = self.config.init.base if method == "gti" else method
         results: dict = {"diagnostics": {}, "seconds": {}}
 
         def extended_with(rows_path: Path | None):

@@ -74,3 +74,12 @@ def test_sample_users_none_keeps_everyone():
 def test_sample_users_out_of_range(n_users):
     with pytest.raises(GtiError, match=f"n_users: expected 1 to 100 .*got {n_users}"):
         sample_users(many_users(), n_users, seed=0)
+
+
+def test_split_json_round_trip():
+    from gti.data import Dataset, Item, leave_one_out, split_from_json, split_to_json
+
+    items = {i: Item(i, f"title {i}") for i in "abcdef"}
+    dataset = Dataset("tiny", items, {"u1": list("abcde"), "u2": list("fa")})
+    split = leave_one_out(dataset, max_history=2)
+    assert split_from_json(split_to_json(split)) == split

@@ -2,7 +2,7 @@
 
 from gti.data.dataset import Dataset, Item
 from gti.data.load import FORMATS, load_dataset
-from gti.data.split import Example, Split, leave_one_out, sample_users
+from gti.data.split import Example, Split, leave_one_out, sample_users, split_from_json, split_to_json
 from gti.data.text import DEFAULT_FIELDS, render_item_text
 
 __all__ = [
@@ -16,4 +16,6 @@ __all__ = [
     "load_dataset",
     "render_item_text",
     "sample_users",
+    "split_from_json",
+    "split_to_json",
 ]

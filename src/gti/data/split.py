@@ -62,6 +62,24 @@ def leave_one_out(dataset: Dataset, max_history: int = 20) -> Split:
     return Split(train=train, valid=valid, test=test)
 
 
+def split_to_json(split: Split) -> dict:
+    """A split as plain JSON data: train sequences, and valid/test examples as objects."""
+
+    def rows(examples: list[Example]) -> list[dict]:
+        return [{"user_id": e.user_id, "history": list(e.history), "target": e.target} for e in examples]
+
+    return {"train": split.train, "valid": rows(split.valid), "test": rows(split.test)}
+
+
+def split_from_json(data: dict) -> Split:
+    """The inverse of `split_to_json`."""
+
+    def examples(rows: list[dict]) -> list[Example]:
+        return [Example(row["user_id"], tuple(row["history"]), row["target"]) for row in rows]
+
+    return Split(train=data["train"], valid=examples(data["valid"]), test=examples(data["test"]))
+
+
 def sample_users(dataset: Dataset, n_users: int | None, seed: int) -> Dataset:
     """Restrict a dataset to `n_users` users drawn at random; the same seed draws the same users.
 
