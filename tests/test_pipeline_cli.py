@@ -107,3 +107,27 @@ def test_unknown_config_key_fails_cleanly(tmp_path, capsys):
     assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 2
     assert "stepz" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_ground_verb_then_run_reuses_grounding(tiny_dataset, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "ground"
+    args = run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti")
+    assert main(["ground", *args]) == 0
+    assert (out / "gti/ground/new_rows.safetensors").is_file() and not (out / "gti/finetune").exists()
+    ground_manifest = (out / "gti/ground/manifest.json").stat().st_mtime_ns
+    assert main(["run", *args]) == 0
+    assert (out / "gti/ground/manifest.json").stat().st_mtime_ns == ground_manifest
+    assert main(["diagnose", str(out)]) == 0
+    diagnostics = json.loads((out / "diagnostics.json").read_text())
+    assert set(diagnostics["gti"]) == {"init", "grounded", "finetuned"}
+    assert (out / "effective_rank.png").is_file()
+    assert main(["diagnose", str(tmp_path / "nowhere")]) == 2
+
+
+def test_unfrozen_phase_saves_a_whole_model(tiny_dataset, tiny_model_dir, tmp_path):
+    out = tmp_path / "unfrozen"
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti", "ground.unfreeze_steps=2")]) == 0
+    assert (out / "gti/ground/model/model.safetensors").is_file()
+    losses = json.loads((out / "gti/ground/losses.json").read_text())
+    assert len(losses["ground"]) == 2 and len(losses["unfrozen"]) == 2
+    assert (out / "gti/eval/metrics.json").is_file()

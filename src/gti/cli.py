@@ -54,6 +54,26 @@ def _run(args: argparse.Namespace) -> None:
     print(json.dumps(results["metrics"], indent=2))
 
 
+def _ground(args: argparse.Namespace) -> None:
+    from gti.config import load_config
+    from gti.pipeline import Pipeline, open_run_dir
+
+    config = load_config(args.config, args.set)
+    run_dir = open_run_dir(config, args.out, args.overwrite)
+    results = Pipeline(config, run_dir).run_method("gti", until="ground")
+    for stage, diagnostics in results["diagnostics"].items():
+        print(f"{stage:<9} effective rank {diagnostics['effective_rank']:8.2f}  "
+              f"mean cosine {diagnostics['mean_pairwise_cosine']:.4f}")
+    print(f"grounded rows: {run_dir / 'gti' / 'ground'}")
+
+
+def _diagnose(args: argparse.Namespace) -> None:
+    from gti.analysis.report import collect_diagnostics
+
+    path = collect_diagnostics(Path(args.run_dir))
+    print(f"wrote {path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from gti.pipeline import compare
 
@@ -91,8 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--overwrite", action="store_true", help="replace existing output")
     sids.set_defaults(func=_sids)
 
+    diagnose = verbs.add_parser("diagnose", help="gather the embedding diagnostics of a run folder, with plots")
+    diagnose.add_argument("run_dir", help="a run folder made by run, ground, compare or demo")
+    diagnose.set_defaults(func=_diagnose)
+
     for name, func, help_text in [
         ("run", _run, "run the pipeline for the config's init.method"),
+        ("ground", _ground, "GTI grounding only: data, sids, init from init.base, ground"),
         ("demo", _demo, "mean init vs GTI on the same SIDs and split, with a table"),
         ("compare", _compare, "several initialization methods on the same SIDs and split"),
     ]:

@@ -97,6 +97,10 @@ class GroundConfig:
     """Prompts per step."""
     directions: str = "both"
     """`text2sid`, `sid2text` or `both`."""
+    unfreeze_steps: int = 0
+    """After grounding, train every parameter for this many more steps on the same prompts (0: off)."""
+    unfreeze_lr: float = 5e-5
+    """Learning rate of the unfrozen phase."""
     seed: int = 0
     """Seed of the sample order."""
 
@@ -211,12 +215,12 @@ def validate(config: RunConfig) -> RunConfig:
             raise GtiError(f"{section}.{key}: must be at least 1")
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
-    for section, key in [("ground", "steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:
+    for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")
-    for section in ("ground", "finetune"):
-        if getattr(config, section).lr <= 0:
-            raise GtiError(f"{section}.lr: must be positive")
+    for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr")]:
+        if getattr(getattr(config, section), key) <= 0:
+            raise GtiError(f"{section}.{key}: must be positive")
     return config
 
 

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gti.analysis import diagnose, plot_cosine_heatmap
 from gti.analysis.report import write_report
-from gti.artifacts import read_json, run_stage, write_json
+from gti.artifacts import MANIFEST, read_json, run_stage, write_json
 from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
 from gti.data import (
     Dataset,
@@ -34,6 +34,7 @@ from gti.rec import evaluate
 from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
 from gti.train.finetune import finetune, seqrec_examples
 from gti.train.grounding import ground
+from gti.train.loop import train
 
 STAGE_NAMES = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
 
@@ -88,10 +89,24 @@ class Pipeline:
         self.keys["sids"] = manifest["key"]
         return SemanticIds.load(self.run_dir / "sids")
 
-    def _extended_backbone(self, sids: SemanticIds):
+    def _extended_backbone(self, sids: SemanticIds, start: Path | None = None):
+        """The backbone with the SID tokens added; new rows (or the whole model) taken from a stage's output.
+
+        `start` is a `new_rows.safetensors` file, a model folder, or None (rows left to `initialize`).
+        """
+        if start is not None and start.is_dir():
+            tokenizer = AutoTokenizer.from_pretrained(start)
+            model = AutoModelForCausalLM.from_pretrained(start, dtype=torch.float32, use_safetensors=True).eval()
+            new_ids = torch.tensor(tokenizer.convert_tokens_to_ids(sids.new_tokens()), dtype=torch.long)
+            return model, tokenizer, new_ids, int(new_ids.min())
         model, tokenizer = load_backbone(self.config.model.name, self.config.model.trust_remote_code)
         n_old = len(tokenizer)
         new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
+        if start is not None:
+            rows = load_file(start)
+            with torch.no_grad():
+                for i, weight in enumerate(embedding_matrices(model)):
+                    weight[new_ids] = rows[f"matrix_{i}"].to(weight.dtype)
         return model, tokenizer, new_ids, n_old
 
     def _diagnose(self, model, tokenizer, new_ids: torch.Tensor, sids: SemanticIds, out: Path) -> None:
@@ -110,79 +125,86 @@ class Pipeline:
         save_file({f"matrix_{i}": w.detach()[new_ids].contiguous() for i, w in enumerate(embedding_matrices(model))}, path)
 
     @staticmethod
-    def _load_rows(model, new_ids: torch.Tensor, path: Path) -> None:
-        rows = load_file(path)
-        with torch.no_grad():
-            for i, weight in enumerate(embedding_matrices(model)):
-                weight[new_ids] = rows[f"matrix_{i}"].to(weight.dtype)
+    def _save_model(model, tokenizer, folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
 
-    def run_method(self, method: str) -> dict:
-        """Stages init, [ground], finetune, eval for one initialization method; returns its results."""
-        split, sids = self.data(), self.sids()
-        folder = self.run_dir / method
+    def _text_ids(self, tokenizer, sids: SemanticIds) -> list[list[int]]:
+        fields, limit = self.config.data.text_fields, self.config.prompts.max_text_tokens
+        return [
+            tokenizer(render_item_text(self.dataset.items[item], fields), add_special_tokens=False).input_ids[:limit]
+            for item in sids.item_ids
+        ]
+
+    def init_stage(self, method: str) -> tuple[str, Path]:
+        """Stage `<method>/init`: new rows set by `method` (`gti` starts from `init.base`)."""
+        sids = self.sids()
         start_method = self.config.init.base if method == "gti" else method
-        results: dict = {"diagnostics": {}, "seconds": {}}
 
-        def extended_with(rows_path: Path | None):
+        def build(out: Path) -> dict:
             model, tokenizer, new_ids, n_old = self._extended_backbone(sids)
-            if rows_path is not None:
-                self._load_rows(model, new_ids, rows_path)
-            return model, tokenizer, new_ids, n_old
-
-        # init
-        def build_init(out: Path) -> dict:
-            model, tokenizer, new_ids, n_old = extended_with(None)
             token_texts = None
             if start_method == "text":
-                fields = self.config.data.text_fields
-                item_ids = [tokenizer(render_item_text(self.dataset.items[i], fields), add_special_tokens=False).input_ids
-                            [: self.config.prompts.max_text_tokens] for i in sids.item_ids]
-                token_texts = token_item_texts(sids.codes, item_ids, sids.codebook_sizes)
+                token_texts = token_item_texts(sids.codes, self._text_ids(tokenizer, sids), sids.codebook_sizes)
             initialize(model, new_ids, start_method, n_old, seed=self.config.init.seed, token_texts=token_texts)
             self._save_rows(model, new_ids, out / "new_rows.safetensors")
             self._diagnose(model, tokenizer, new_ids, sids, out)
             return {}
 
-        init_config = {"method": start_method, "seed": self.config.init.seed, "model": to_dict(self.config.model)}
+        config = {"method": start_method, "seed": self.config.init.seed, "model": to_dict(self.config.model)}
         if start_method == "text":
-            init_config["text"] = {"fields": self.config.data.text_fields, "max_tokens": self.config.prompts.max_text_tokens}
-        manifest, _ = run_stage(folder / "init", init_config, {"sids": self.keys["sids"]}, build_init)
-        previous, rows_path = manifest["key"], folder / "init" / "new_rows.safetensors"
-        results["diagnostics"]["init"] = read_json(folder / "init" / "diagnostics.json")
-        results["seconds"]["init"] = manifest["seconds"]
+            config["text"] = {"fields": self.config.data.text_fields, "max_tokens": self.config.prompts.max_text_tokens}
+        folder = self.run_dir / method / "init"
+        manifest, _ = run_stage(folder, config, {"sids": self.keys["sids"]}, build)
+        return manifest["key"], folder / "new_rows.safetensors"
 
-        # ground (GTI only)
-        if method == "gti":
-            def build_ground(out: Path) -> dict:
-                model, tokenizer, new_ids, _ = extended_with(rows_path)
-                builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
-                samples = [s for item in sids.item_ids for s in builder.grounding(item, self.config.ground.directions)]
-                result = ground(
-                    model, new_ids, samples, steps=self.config.ground.steps, lr=self.config.ground.lr,
-                    batch_size=self.config.ground.batch_size, pad_id=tokenizer.pad_token_id, seed=self.config.ground.seed,
+    def ground_stage(self, previous: tuple[str, Path]) -> tuple[str, Path]:
+        """Stage `gti/ground`: only the new rows train on text<->SID prompts; optionally then all parameters."""
+        sids, settings = self.sids(), self.config.ground
+
+        def build(out: Path) -> dict:
+            model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
+            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+            samples = [s for item in sids.item_ids for s in builder.grounding(item, settings.directions)]
+            result = ground(
+                model, new_ids, samples, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
+                pad_id=tokenizer.pad_token_id, seed=settings.seed,
+            )
+            losses = {"ground": result.losses}
+            if settings.unfreeze_steps:
+                model.requires_grad_(True)
+                unfrozen = train(
+                    model, samples, list(model.parameters()), steps=settings.unfreeze_steps, lr=settings.unfreeze_lr,
+                    batch_size=settings.batch_size, pad_id=tokenizer.pad_token_id, seed=settings.seed + 1,
+                    description="ground (unfrozen)",
                 )
+                losses["unfrozen"] = unfrozen.losses
+                self._save_model(model, tokenizer, out / "model")
+            else:
                 self._save_rows(model, new_ids, out / "new_rows.safetensors")
-                self._diagnose(model, tokenizer, new_ids, sids, out)
-                write_json(out / "losses.json", result.losses)
-                return {
-                    "samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1),
-                    "final_loss": result.final_loss,
-                }
+            self._diagnose(model, tokenizer, new_ids, sids, out)
+            write_json(out / "losses.json", losses)
+            return {
+                "samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1),
+                "final_loss": result.final_loss,
+            }
 
-            ground_config = {"ground": to_dict(self.config.ground), "prompts": to_dict(self.config.prompts)}
-            manifest, _ = run_stage(folder / "ground", ground_config, {"init": previous}, build_ground)
-            previous, rows_path = manifest["key"], folder / "ground" / "new_rows.safetensors"
-            results["diagnostics"]["grounded"] = read_json(folder / "ground" / "diagnostics.json")
-            results["seconds"]["ground"] = manifest["seconds"]
+        folder = self.run_dir / "gti" / "ground"
+        config = {"ground": to_dict(settings), "prompts": to_dict(self.config.prompts)}
+        manifest, _ = run_stage(folder, config, {"init": previous[0]}, build)
+        output = folder / "model" if settings.unfreeze_steps else folder / "new_rows.safetensors"
+        return manifest["key"], output
 
-        # finetune
-        def build_finetune(out: Path) -> dict:
-            model, tokenizer, new_ids, _ = extended_with(rows_path)
+    def finetune_stage(self, method: str, previous: tuple[str, Path]) -> tuple[str, Path]:
+        """Stage `<method>/finetune`: every parameter trains on next-item prompts."""
+        split, sids = self.data(), self.sids()
+
+        def build(out: Path) -> dict:
+            model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             examples = seqrec_examples(split.train, self.config.finetune.samples, self.config.prompts.history)
             result = finetune(model, builder, examples, self.config.finetune, tokenizer.pad_token_id)
-            model.save_pretrained(out / "model")
-            tokenizer.save_pretrained(out / "model")
+            self._save_model(model, tokenizer, out / "model")
             self._diagnose(model, tokenizer, new_ids, sids, out)
             write_json(out / "losses.json", result.losses)
             return {
@@ -190,19 +212,17 @@ class Pipeline:
                 "final_loss": result.final_loss,
             }
 
-        finetune_config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts)}
-        manifest, _ = run_stage(folder / "finetune", finetune_config, {"previous": previous}, build_finetune)
-        previous = manifest["key"]
-        results["diagnostics"]["finetuned"] = read_json(folder / "finetune" / "diagnostics.json")
-        results["seconds"]["finetune"] = manifest["seconds"]
-        losses = read_json(folder / "finetune" / "losses.json")[-10:]
-        results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
+        folder = self.run_dir / method / "finetune"
+        config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts)}
+        manifest, _ = run_stage(folder, config, {"previous": previous[0]}, build)
+        return manifest["key"], folder / "model"
 
-        # evaluate
-        def build_eval(out: Path) -> dict:
-            model_dir = folder / "finetune" / "model"
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True).eval()
+    def eval_stage(self, method: str, previous: tuple[str, Path]) -> str:
+        """Stage `<method>/eval`: trie-constrained beam search over the test users, ranking metrics."""
+        split, sids = self.data(), self.sids()
+
+        def build(out: Path) -> dict:
+            model, tokenizer, _, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
             result = evaluate(
@@ -219,10 +239,35 @@ class Pipeline:
             write_json(out / "metrics.json", result.metrics)
             return {"users": len(examples)}
 
-        manifest, _ = run_stage(folder / "eval", to_dict(self.config.eval), {"finetune": previous}, build_eval)
-        results["metrics"] = read_json(folder / "eval" / "metrics.json")
-        results["seconds"]["eval"] = manifest["seconds"]
-        write_json(folder / "metrics.json", results["metrics"])
+        manifest, _ = run_stage(self.run_dir / method / "eval", to_dict(self.config.eval), {"finetune": previous[0]}, build)
+        return manifest["key"]
+
+    def run_method(self, method: str, until: str = "eval") -> dict:
+        """Stages init, [ground], finetune, eval for one initialization method, stopping after `until`.
+
+        Returns:
+            {"diagnostics": {stage: ...}, "seconds": {stage: ...}, and once evaluated "metrics" and
+            "finetune_final_loss"}, read back from the stage folders.
+        """
+        folder = self.run_dir / method
+        previous = self.init_stage(method)
+        if method == "gti" and until != "init":
+            previous = self.ground_stage(previous)
+        if until in ("finetune", "eval"):
+            previous = self.finetune_stage(method, previous)
+        if until == "eval":
+            self.eval_stage(method, previous)
+        results: dict = {"diagnostics": {}, "seconds": {}}
+        for stage in ("init", "ground", "finetune", "eval"):
+            if (folder / stage / MANIFEST).is_file():
+                results["seconds"][stage] = read_json(folder / stage / MANIFEST)["seconds"]
+            if (folder / stage / "diagnostics.json").is_file():
+                results["diagnostics"][STAGE_NAMES[stage]] = read_json(folder / stage / "diagnostics.json")
+        if until == "eval":
+            losses = read_json(folder / "finetune" / "losses.json")[-10:]
+            results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
+            results["metrics"] = read_json(folder / "eval" / "metrics.json")
+            write_json(folder / "metrics.json", results["metrics"])
         return results
 
 

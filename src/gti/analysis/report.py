@@ -1,8 +1,11 @@
 """The comparison report: a metrics table, effective rank by stage, and plots in the run folder."""
 
+import json
 from pathlib import Path
 
 from gti.analysis.plots import plot_effective_rank, plot_spectrum
+from gti.artifacts import write_json
+from gti.errors import GtiError
 
 STAGES = ("init", "grounded", "finetuned")
 SHOWN_METRICS = ("recall@1", "recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr")
@@ -23,18 +26,49 @@ def markdown_table(results: dict) -> str:
 
 
 def write_report(results: dict, run_dir: Path) -> None:
-    """Print the table and write `results.md`, `spectrum.png` and `effective_rank.png` into `run_dir`."""
+    """Print the metrics table, write `results.md`, and gather the diagnostics with their plots."""
     table = markdown_table(results)
     print(table)
     (run_dir / "results.md").write_text(table + "\n")
-    spectra = {
-        f"{method}/{stage}": diagnostics["singular_values"]
-        for method, result in results["methods"].items()
-        for stage, diagnostics in result["diagnostics"].items()
-    }
-    ranks = {
-        method: {stage: d["effective_rank"] for stage, d in result["diagnostics"].items()}
-        for method, result in results["methods"].items()
-    }
-    plot_spectrum(spectra, run_dir / "spectrum.png")
-    plot_effective_rank(ranks, run_dir / "effective_rank.png")
+    collect_diagnostics(run_dir)
+
+
+def collect_diagnostics(run_dir: Path) -> Path:
+    """Gather every stage's `diagnostics.json` of a run folder into one file, a table and plots.
+
+    Writes `diagnostics.json` (method -> stage -> diagnostics), `spectrum.png` and
+    `effective_rank.png` into `run_dir` and prints a table; returns the JSON's path.
+    """
+    if not Path(run_dir).is_dir():
+        raise GtiError(f"{run_dir}: no such run folder")
+    folders = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
+    found: dict[str, dict[str, dict]] = {}
+    for method_dir in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
+        stages = {
+            name: json.loads((method_dir / folder / "diagnostics.json").read_text())
+            for folder, name in folders.items()
+            if (method_dir / folder / "diagnostics.json").is_file()
+        }
+        if stages:
+            found[method_dir.name] = stages
+    if not found:
+        raise GtiError(f"{run_dir}: no stage diagnostics found; expected <method>/init/diagnostics.json")
+    print(f"{'method':<10}{'stage':<11}{'eff. rank':>10}{'mean cos':>10}{'RSA codebook':>14}{'RSA hierarchy':>15}")
+    for method, stages in found.items():
+        for stage, d in stages.items():
+            rsa_code = (d.get("rsa_codebook") or {}).get("spearman")
+            rsa_tree = (d.get("rsa_hierarchy") or {}).get("spearman")
+            shown = ["-" if v is None else f"{v:.3f}" for v in (rsa_code, rsa_tree)]
+            print(f"{method:<10}{stage:<11}{d['effective_rank']:>10.2f}{d['mean_pairwise_cosine']:>10.4f}"
+                  f"{shown[0]:>14}{shown[1]:>15}")
+    plot_spectrum(
+        {f"{m}/{s}": d["singular_values"] for m, stages in found.items() for s, d in stages.items()},
+        run_dir / "spectrum.png",
+    )
+    plot_effective_rank(
+        {m: {s: d["effective_rank"] for s, d in stages.items()} for m, stages in found.items()},
+        run_dir / "effective_rank.png",
+    )
+    path = run_dir / "diagnostics.json"
+    write_json(path, found)
+    return path
