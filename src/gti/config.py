@@ -15,6 +15,16 @@ from pathlib import Path
 from gti.errors import GtiError
 
 INIT_METHODS = ("mean", "mean-hf", "random", "text", "gti")
+TEXT_TO_SID = (
+    "Which item has the title: {title}?",
+    "Can you tell me what item is described as {description}?",
+    "What item is called {title} and described as {description}?",
+)
+SID_TO_TEXT = (
+    ("Could you please tell me what item {sid} is called?", "{title}"),
+    ("Briefly describe item {sid}.", "{description}"),
+    ("What is the title and description of item {sid}?", "{title}. {description}"),
+)
 
 
 @dataclass
@@ -77,12 +87,16 @@ class PromptConfig:
 
     style: str = "compact"
     """`compact` (few words, for CPU runs) or `paper` (the LC-Rec / GTI phrasings)."""
-    chat: bool = False
-    """Wrap prompts in the model's chat template when it has one."""
+    chat: bool = True
+    """Wrap prompts in the model's chat template when it has one (CPU demos turn it off: shorter prompts)."""
     history: int = 10
     """At most this many history items in a next-item prompt."""
     max_text_tokens: int = 48
     """Item text in prompts and answers is cut to this many tokens."""
+    text_to_sid: list[str] = field(default_factory=lambda: list(TEXT_TO_SID))
+    """Grounding questions whose answer is the item's SID; fields {title} and {description}."""
+    sid_to_text: list[list[str]] = field(default_factory=lambda: [list(pair) for pair in SID_TO_TEXT])
+    """Grounding [question, answer] pairs from {sid} to item text ({title}, {description})."""
 
 
 @dataclass
@@ -90,7 +104,9 @@ class GroundConfig:
     """The GTI grounding stage: only the new rows train, on paired text<->SID prompts."""
 
     steps: int = 200
-    """Optimizer steps."""
+    """Optimizer steps (ignored when `epochs` is set)."""
+    epochs: float | None = None
+    """Passes over the grounding prompts; sets the number of steps when given."""
     lr: float = 1e-3
     """Learning rate of the new rows."""
     batch_size: int = 16
@@ -213,6 +229,15 @@ def validate(config: RunConfig) -> RunConfig:
     for section, key in positive:
         if getattr(getattr(config, section), key) < 1:
             raise GtiError(f"{section}.{key}: must be at least 1")
+    prompts = config.prompts
+    for index, template in enumerate(prompts.text_to_sid):
+        if "{title}" not in template and "{description}" not in template:
+            raise GtiError(f"prompts.text_to_sid[{index}]: needs {{title}} or {{description}}")
+    for index, pair in enumerate(prompts.sid_to_text):
+        if len(pair) != 2 or "{sid}" not in pair[0]:
+            raise GtiError(f"prompts.sid_to_text[{index}]: expected [question with {{sid}}, answer template]")
+    if config.ground.epochs is not None and config.ground.epochs <= 0:
+        raise GtiError("ground.epochs: must be positive")
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:

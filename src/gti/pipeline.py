@@ -5,6 +5,7 @@ method gets its own sub-folder with its init, ground, finetune and eval stages.
 """
 
 import json
+import math
 from functools import cached_property
 from pathlib import Path
 
@@ -166,8 +167,9 @@ class Pipeline:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             samples = [s for item in sids.item_ids for s in builder.grounding(item, settings.directions)]
+            steps = settings.steps if settings.epochs is None else math.ceil(settings.epochs * len(samples) / settings.batch_size)
             result = ground(
-                model, new_ids, samples, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
+                model, new_ids, samples, steps=steps, lr=settings.lr, batch_size=settings.batch_size,
                 pad_id=tokenizer.pad_token_id, seed=settings.seed,
             )
             losses = {"ground": result.losses}

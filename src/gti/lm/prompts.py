@@ -14,16 +14,6 @@ from gti.data import Item, render_item_text
 from gti.rec.beam import level_token_ids
 from gti.sid import SemanticIds
 
-TEXT_TO_SID = (
-    "Which item has the title: {title}?",
-    "Can you tell me what item is described as {description}?",
-    "What item is called {title} and described as {description}?",
-)
-SID_TO_TEXT = (
-    ("Could you please tell me what item {sid} is called?", "{title}"),
-    ("Briefly describe item {sid}.", "{description}"),
-    ("What is the title and description of item {sid}?", "{title}. {description}"),
-)
 SEQREC = {
     "paper": "The user has interacted with items {history} in chronological order. Can you predict the next item?",
     "compact": "History: {history} Next:",
@@ -100,12 +90,12 @@ class PromptBuilder:
 
         samples = []
         if directions in ("text2sid", "both"):
-            for template in TEXT_TO_SID:
+            for template in self.config.text_to_sid:
                 if usable(template):
                     samples.append(Sample(self._prompt(template.format(**fields)), self.sid_ids(item_id)))
         if directions in ("sid2text", "both"):
             sid = self.sids.tokens(item_id)
-            for question, answer in SID_TO_TEXT:
+            for question, answer in self.config.sid_to_text:
                 if usable(answer):
                     samples.append(Sample(self._prompt(question.format(sid=sid)), self._answer_text(answer.format(**fields))))
         return samples
