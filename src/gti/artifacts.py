@@ -28,6 +28,7 @@ def write_json(path: Path, data: object) -> None:
     with os.fdopen(handle, "w") as file:
         json.dump(data, file, indent=2)
         file.write("\n")
+    os.chmod(temporary, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
     os.replace(temporary, path)
 
 

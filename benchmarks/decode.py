@@ -1,0 +1,241 @@
+"""Constrained beam search speed: ours against `generate(num_beams=...)` and the bare forward passes.
+
+The setting of the issue: SmolLM2-135M, ml-100k items with 4-token semantic ids (3 levels of
+64 codes plus the disambiguation level), 20 beams, batches of 8 prompts of about 85 tokens
+(left-padded: lengths alternate just below and just above 85).
+Three ways to do the same work, each warmed up once on the first batch, then timed on all prompts
+(ours and floor REPEATS times, alternating, and their median kept: single runs on a shared 2-core
+machine vary by up to 50%; hf once, as it takes minutes):
+
+- ours: `gti.rec.constrained_beam_search` (prompt prefill once per prompt, then the beams);
+- hf: `model.generate(num_beams=20, prefix_allowed_tokens_fn=...)` walking the same trie
+  (it runs the prefill on all 8 x 20 beam rows);
+- floor: only the model calls of ours (prefill of 8 rows, 3 cached steps on 8 x 20 rows), no search.
+
+Both searches must return the same top-20 items per prompt; disagreements are recorded.
+
+Usage: python benchmarks/decode.py  (writes benchmarks/results/decode.json)
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+import gti.data
+import gti.rec
+import gti.sid
+from gti.artifacts import write_json
+from gti.lm.backbone import load_backbone
+from gti.lm.vocab import extend_vocabulary, initialize
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
+
+RESULT = Path(__file__).parent / "results" / "decode.json"
+SID_CACHE = Path("/tmp/gti_bench_cache")
+MODEL = "smollm2-135m"
+BEAMS = 20
+BATCH = 8
+N_PROMPTS = 24
+PROMPT_TOKENS = 85
+REPEATS = 3
+TEMPLATE = "The user has interacted with items {history} in chronological order. Can you predict the next item?"
+
+
+def build_prompts(tokenizer, sids: gti.sid.SemanticIds, examples: list[gti.data.Example]) -> list[list[int]]:
+    """One prompt per example from its most recent history items, lengths straddling PROMPT_TOKENS.
+
+    Even prompts hold the most items that keep them within PROMPT_TOKENS, odd prompts one item
+    more, so every batch mixes two lengths and is left-padded as real batches are.
+    """
+    prompts = []
+    for index, example in enumerate(examples):
+        def prompt(count: int) -> list[int]:
+            history = ", ".join(sids.tokens(item) for item in example.history[-count:])
+            return tokenizer(TEMPLATE.format(history=history), add_special_tokens=False).input_ids
+
+        count = 1
+        while count < len(example.history) and len(prompt(count + 1)) <= PROMPT_TOKENS:
+            count += 1
+        prompts.append(prompt(min(count + index % 2, len(example.history))))
+    return prompts
+
+
+def left_pad(prompts: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) left-padded input ids and their (B, T) attention mask."""
+    width = max(len(prompt) for prompt in prompts)
+    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    return input_ids, mask
+
+
+def run_ours(model, prompts, trie, token_ids, pad_token_id) -> list[list[tuple[int, float]]]:
+    """(item row, score) lists from our constrained beam search."""
+    return gti.rec.constrained_beam_search(
+        model, prompts, trie, token_ids, beams=BEAMS, batch_size=BATCH, pad_token_id=pad_token_id
+    )
+
+
+@torch.no_grad()
+def run_hf(model, prompts, trie, token_ids, pad_token_id) -> list[list[tuple[int, float]]]:
+    """(item row, score) lists from `generate` with a prefix function walking the trie's child tables."""
+    children = [table.numpy() for table in trie.children]  # per level: (nodes, K_l) child node or -1
+    code_of = [{int(token): code for code, token in enumerate(ids)} for ids in token_ids]  # per level: token -> code
+    allowed_cache: dict[tuple[int, int], list[int]] = {}
+
+    def walk(generated: list[int]) -> int:
+        """The trie node (an item row after the last level) reached by the generated SID tokens."""
+        node = 0
+        for level, token in enumerate(generated):
+            node = int(children[level][node, code_of[level][token]])
+        return node
+
+    def allowed(level: int, node: int) -> list[int]:
+        if (level, node) not in allowed_cache:
+            allowed_cache[level, node] = token_ids[level][children[level][node] >= 0].tolist()
+        return allowed_cache[level, node]
+
+    results = []
+    for start in range(0, len(prompts), BATCH):
+        input_ids, mask = left_pad(prompts[start : start + BATCH], pad_token_id)  # (B, T), (B, T)
+        width = input_ids.shape[1]
+
+        def prefix_allowed_tokens_fn(_batch_id: int, ids: torch.Tensor, width: int = width) -> list[int]:
+            generated = ids[width:].tolist()
+            return allowed(len(generated), walk(generated))
+
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+            num_beams=BEAMS,
+            num_return_sequences=BEAMS,
+            max_new_tokens=trie.levels,
+            do_sample=False,
+            length_penalty=0.0,
+            pad_token_id=pad_token_id,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        items = [walk(row) for row in out.sequences[:, width:].tolist()]  # (B*beams,) best first per prompt
+        scores = out.sequences_scores.tolist()  # (B*beams,)
+        for row in range(0, len(items), BEAMS):
+            results.append(list(zip(items[row : row + BEAMS], scores[row : row + BEAMS])))
+    return results
+
+
+@torch.no_grad()
+def run_floor(model, prompts, trie, token_ids, pad_token_id) -> None:
+    """The forward passes of our search alone: prefill B rows, expand the cache, L-1 steps on B*beams rows."""
+    for start in range(0, len(prompts), BATCH):
+        input_ids, mask = left_pad(prompts[start : start + BATCH], pad_token_id)  # (B, T), (B, T)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
+        cache = DynamicCache(config=model.config)
+        model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1)
+        cache.batch_repeat_interleave(BEAMS)
+        mask = mask.repeat_interleave(BEAMS, dim=0)  # (B*beams, T)
+        next_position = positions[:, -1].repeat_interleave(BEAMS) + 1  # (B*beams,)
+        for level in range(trie.levels - 1):
+            tokens = token_ids[level][:BEAMS].repeat(len(input_ids))[:, None]  # (B*beams, 1)
+            mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)  # (B*beams, T+level+1)
+            positions = next_position[:, None]  # (B*beams, 1)
+            model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=cache)
+            next_position = next_position + 1
+
+
+def timed(method, *args) -> tuple[float, object]:
+    """Seconds of one call, and its result."""
+    start = time.perf_counter()
+    result = method(*args)
+    return time.perf_counter() - start, result
+
+
+def compare(ours: list[list[tuple[int, float]]], hf: list[list[tuple[int, float]]], item_ids: list[str]) -> dict:
+    """Whether both searches return the same items in the same order, where they first differ, and the
+    largest gap between their scores at the same rank."""
+    differing = [index for index, (a, b) in enumerate(zip(ours, hf)) if [i for i, _ in a] != [i for i, _ in b]]
+    score_gap = max(abs(sa - sb) for a, b in zip(ours, hf) for (_, sa), (_, sb) in zip(a, b))
+    agreement = {
+        "identical_topk": not differing, "prompts_differing": len(differing), "max_abs_score_diff_same_rank": score_gap
+    }
+    if differing:
+        index = differing[0]
+        a, b = ours[index], hf[index]
+        rank = next((r for r, ((ia, _), (ib, _)) in enumerate(zip(a, b)) if ia != ib), min(len(a), len(b)))
+        agreement["first_difference"] = {
+            "prompt": index,
+            "rank": rank,
+            "ours": [(item_ids[item], score) for item, score in a[rank : rank + 3]],
+            "hf": [(item_ids[item], score) for item, score in b[rank : rank + 3]],
+            "same_item_set": {i for i, _ in a} == {i for i, _ in b},
+        }
+    return agreement
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    dataset = gti.data.load_dataset("ml-100k")
+    texts = {item_id: gti.data.render_item_text(item) for item_id, item in dataset.items.items()}
+    sids, _, _ = gti.sid.build_sids(texts, levels=3, codes=64, seed=0, cache_dir=SID_CACHE)
+
+    model, tokenizer = load_backbone(MODEL)
+    n_old = len(tokenizer)
+    new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
+    initialize(model, new_ids, "random", n_old)
+
+    examples = gti.data.leave_one_out(dataset).test[:N_PROMPTS]
+    prompts = build_prompts(tokenizer, sids, examples)
+    trie = sids.trie()
+    token_ids = gti.rec.level_token_ids(tokenizer, sids.codebook_sizes)
+    pad = tokenizer.pad_token_id
+    args = (model, prompts, trie, token_ids, pad)
+    warm_args = (model, prompts[:BATCH], trie, token_ids, pad)
+
+    methods = {"ours": run_ours, "floor": run_floor, "hf": run_hf}
+    runs: dict[str, list[float]] = {name: [] for name in methods}
+    found = {}
+    for method in methods.values():
+        method(*warm_args)
+    for name in ["ours", "floor"] * REPEATS + ["hf"]:
+        elapsed, found[name] = timed(methods[name], *args)
+        runs[name].append(elapsed)
+        print(f"{name}: {elapsed:.2f} s for {len(prompts)} prompts", flush=True)
+
+    seconds = {name: float(np.median(times)) for name, times in runs.items()}
+    rate = {name: len(prompts) / value for name, value in seconds.items()}
+    lengths = [len(prompt) for prompt in prompts]
+    write_json(RESULT, {
+        "benchmark": "constrained beam search over semantic ids",
+        "setting": {
+            "model": MODEL,
+            "dataset": "ml-100k",
+            "catalog_items": len(sids.item_ids),
+            "codebook_sizes": sids.codebook_sizes,
+            "sid_tokens": trie.levels,
+            "beams": BEAMS,
+            "batch_size": BATCH,
+            "prompts": len(prompts),
+            "prompt_tokens": {"mean": float(np.mean(lengths)), "min": min(lengths), "max": max(lengths)},
+            "new_token_init": "random",
+            "dtype": str(model.dtype),
+        },
+        "ours_prompts_per_s": rate["ours"],
+        "hf_prompts_per_s": rate["hf"],
+        "floor_prompts_per_s": rate["floor"],
+        "speedup_vs_hf": rate["ours"] / rate["hf"],
+        "ratio_to_floor": rate["floor"] / rate["ours"],
+        "seconds": seconds,
+        "seconds_per_run": runs,
+        **compare(found["ours"], found["hf"], sids.item_ids),
+        "machine": machine(),
+        **invocation(),
+    })
+    print(f"wrote {RESULT}")
+
+
+if __name__ == "__main__":
+    main()
