@@ -16,7 +16,7 @@ import gti.sid
 from gti.artifacts import write_json
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
-DATASET = Path("/work/shared/data/beauty")
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty"  # ../shared beside the repo
 RESULTS = Path(__file__).parent / "results"
 TARGET_S = 60.0
 QUICK_ITEMS = 2000
