@@ -131,7 +131,7 @@ def test_diagnose_end_to_end_is_json_ready():
     report = diagnose(embeddings, new_ids, codes, sizes, codebooks=codebooks, decode=lambda i: f"tok{i}", sample=4, k=3)
     assert set(report) == {
         "effective_rank", "singular_values", "mean_pairwise_cosine", "norm_mean",
-        "old_norm_mean", "rsa_codebook", "rsa_hierarchy", "nearest_old",
+        "old_norm_mean", "rsa_codebook", "rsa_codebook_per_level", "rsa_hierarchy", "nearest_old",
     }
     json.dumps(report)
     assert len(report["singular_values"]) == 8
@@ -162,3 +162,27 @@ def test_diagnose_rejects_wrong_token_count():
     embeddings, new_ids, codes, sizes, _ = _toy_setup()
     with pytest.raises(GtiError, match="expected 9 new token ids"):
         diagnose(embeddings, new_ids[:-1], codes, sizes)
+
+
+def test_per_level_codebook_rsa_ignores_a_shared_offset():
+    """Rows = codebook vectors (through a random rotation) plus one large shared offset: the
+    centred per-level RSA sees the codebook geometry exactly."""
+    rng = np.random.default_rng(0)
+    codebooks = [rng.normal(size=(6, 4)), rng.normal(size=(5, 4))]
+    codebook_sizes = [6, 5, 2]
+    rotation = np.linalg.qr(rng.normal(size=(8, 8)))[0][:4]  # (4, 8): embeds D=4 into H=8 isometrically
+    offset = 50 * rng.normal(size=8)
+    new_rows = np.vstack([np.vstack(codebooks) @ rotation + offset, rng.normal(size=(2, 8))])
+    embeddings = np.vstack([rng.normal(size=(20, 8)), new_rows])
+    codes = np.array([[0, 0, 0], [1, 2, 0], [5, 4, 0], [5, 4, 1]])
+    report = diagnose(embeddings, np.arange(20, 33), codes, codebook_sizes, codebooks=codebooks)
+    assert len(report["rsa_codebook_per_level"]) == 2
+    for level in report["rsa_codebook_per_level"]:
+        assert level["pearson"] > 0.5
+    centred = [c - c.mean(0) for c in codebooks]
+    exact = diagnose(
+        np.vstack([rng.normal(size=(20, 8)), np.vstack(centred) @ rotation + offset, rng.normal(size=(2, 8))]),
+        np.arange(20, 33), codes, codebook_sizes, codebooks=centred,
+    )
+    for level in exact["rsa_codebook_per_level"]:
+        assert level["pearson"] == pytest.approx(1.0, abs=1e-9)

@@ -274,7 +274,8 @@ def diagnose(
     Returns:
         A dict with `effective_rank`, `singular_values`, `mean_pairwise_cosine`, `norm_mean`,
         `old_norm_mean`, `rsa_hierarchy`, `nearest_old` and, when codebooks are given,
-        `rsa_codebook`. Undefined values (correlations of constant similarities, the old
+        `rsa_codebook` (all quantizer levels together, raw rows) and `rsa_codebook_per_level`
+        (one {pearson, spearman} per level, rows centred within the level). Undefined values (correlations of constant similarities, the old
         norm when every row is new) are None.
     """
     if not isinstance(embeddings, torch.Tensor):
@@ -305,6 +306,13 @@ def diagnose(
             raise GtiError(f"codebook sizes {sizes} do not match codebook_sizes {list(codebook_sizes)}")
         reference = codebook_similarity(codebooks)
         report["rsa_codebook"] = rsa(new[: reference.shape[0]], reference)
+        report["rsa_codebook_per_level"] = []
+        start = 0
+        for codebook in codebooks:
+            rows = new[start : start + len(codebook)]  # (K_l, H)
+            # centred within the level: the offset every row shares (e.g. from mean init) says nothing of geometry
+            report["rsa_codebook_per_level"].append(rsa(rows - rows.mean(0), codebook_similarity([codebook])))
+            start += len(codebook)
     report["rsa_hierarchy"] = rsa(new, hierarchy_similarity(codes, codebook_sizes))
 
     rng = np.random.default_rng(seed)

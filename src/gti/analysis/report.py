@@ -53,14 +53,16 @@ def collect_diagnostics(run_dir: Path) -> Path:
             found[method_dir.name] = stages
     if not found:
         raise GtiError(f"{run_dir}: no stage diagnostics found; expected <method>/init/diagnostics.json")
-    print(f"{'method':<10}{'stage':<11}{'eff. rank':>10}{'mean cos':>10}{'RSA codebook':>14}{'RSA hierarchy':>15}")
+    print(f"{'method':<10}{'stage':<11}{'eff. rank':>10}{'mean cos':>10}{'RSA codebook':>14}{'RSA level a':>13}"
+          f"{'RSA hierarchy':>15}")
     for method, stages in found.items():
         for stage, d in stages.items():
             rsa_code = (d.get("rsa_codebook") or {}).get("spearman")
+            rsa_level = ((d.get("rsa_codebook_per_level") or [{}])[0] or {}).get("spearman")
             rsa_tree = (d.get("rsa_hierarchy") or {}).get("spearman")
-            shown = ["-" if v is None else f"{v:.3f}" for v in (rsa_code, rsa_tree)]
+            shown = ["-" if v is None else f"{v:.3f}" for v in (rsa_code, rsa_level, rsa_tree)]
             print(f"{method:<10}{stage:<11}{d['effective_rank']:>10.2f}{d['mean_pairwise_cosine']:>10.4f}"
-                  f"{shown[0]:>14}{shown[1]:>15}")
+                  f"{shown[0]:>14}{shown[1]:>13}{shown[2]:>15}")
     plot_spectrum(
         {f"{m}/{s}": d["singular_values"] for m, stages in found.items() for s, d in stages.items()},
         run_dir / "spectrum.png",
