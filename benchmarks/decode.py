@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
 from transformers import DynamicCache
 
 import gti.data
@@ -30,7 +31,6 @@ import gti.sid
 from gti.artifacts import write_json
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary, initialize
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
 RESULT = Path(__file__).parent / "results" / "decode.json"
 SID_CACHE = Path("/tmp/gti_bench_cache")

@@ -11,10 +11,11 @@ import argparse
 import time
 from pathlib import Path
 
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
+
 import gti.data
 import gti.sid
 from gti.artifacts import write_json
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty"  # ../shared beside the repo
 RESULTS = Path(__file__).parent / "results"
