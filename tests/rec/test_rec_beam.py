@@ -9,48 +9,18 @@ from gti.rec import constrained_beam_search, level_token_ids, score_items
 from gti.sid import codec
 from gti.sid.trie import SidTrie
 
-CODEBOOK_SIZES = [3, 3, 2]
-PROMPTS = [
-    "the user interacted with items <a_0><b_1><c_1> and <a_2><b_0><c_0> in chronological order . "
-    "can you predict the next item ?",
-    "which item has the title : red toy ?",
-    "tell me",
-    "briefly describe what the big old comedy movie is called please",
-]
-
-
-@pytest.fixture
-def catalog() -> np.ndarray:
-    """12 distinct SIDs out of the 18 the codebooks allow, so some prefixes have fewer children."""
-    rows = np.random.default_rng(0).permutation(int(np.prod(CODEBOOK_SIZES)))[:12]
-    return np.stack(np.unravel_index(rows, CODEBOOK_SIZES), axis=1)  # (12, 3)
-
-
-@pytest.fixture
-def sid_setup(tiny_tokenizer, tiny_model, catalog):
-    """The tiny model with SID tokens, embeddings re-drawn at unit scale so scores are well apart."""
-    tiny_tokenizer.add_tokens(codec.sid_tokens(CODEBOOK_SIZES))
-    tiny_model.resize_token_embeddings(len(tiny_tokenizer))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        tiny_model.get_input_embeddings().weight.normal_(0.0, 1.0)
-    prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in PROMPTS]
-    token_ids = level_token_ids(tiny_tokenizer, CODEBOOK_SIZES)
-    return tiny_model, prompts, SidTrie(catalog, CODEBOOK_SIZES), token_ids
-
-
 def test_prompts_have_different_lengths_and_sid_tokens(sid_setup):
     _, prompts, _, token_ids = sid_setup
     assert len({len(prompt) for prompt in prompts}) == len(prompts)
     assert int(token_ids[1][1]) in prompts[0]
 
 
-def test_level_token_ids_maps_codes_to_tokens(tiny_tokenizer):
+def test_level_token_ids_maps_codes_to_tokens(tiny_tokenizer, codebook_sizes):
     with pytest.raises(GtiError, match="extend the vocabulary"):
-        level_token_ids(tiny_tokenizer, CODEBOOK_SIZES)
-    tiny_tokenizer.add_tokens(codec.sid_tokens(CODEBOOK_SIZES))
-    token_ids = level_token_ids(tiny_tokenizer, CODEBOOK_SIZES)
-    assert [len(ids) for ids in token_ids] == CODEBOOK_SIZES
+        level_token_ids(tiny_tokenizer, codebook_sizes)
+    tiny_tokenizer.add_tokens(codec.sid_tokens(codebook_sizes))
+    token_ids = level_token_ids(tiny_tokenizer, codebook_sizes)
+    assert [len(ids) for ids in token_ids] == codebook_sizes
     assert tiny_tokenizer.convert_ids_to_tokens(int(token_ids[2][1])) == "<c_1>"
 
 
@@ -105,7 +75,7 @@ def test_narrow_beams_match_generate(sid_setup, catalog, beams):
             prefix_allowed_tokens_fn=lambda _, ids, n=len(prompt): sorted(allowed.get(tuple(ids[n:].tolist()), [])),
             num_beams=beams,
             num_return_sequences=beams,
-            max_new_tokens=len(CODEBOOK_SIZES),
+            max_new_tokens=trie.levels,
             do_sample=False,
             length_penalty=0.0,
             output_scores=True,
@@ -127,10 +97,10 @@ def test_results_are_real_items_best_first(sid_setup, catalog):
             assert all(np.isfinite(scores)) and scores == sorted(scores, reverse=True)
 
 
-def test_few_real_prefixes_drop_dead_beams(sid_setup):
+def test_few_real_prefixes_drop_dead_beams(sid_setup, codebook_sizes):
     """A catalog of 2 items sharing their first two codes: 4 beams find exactly those 2."""
     model, prompts, _, token_ids = sid_setup
-    trie = SidTrie(np.array([[1, 2, 0], [1, 2, 1]]), CODEBOOK_SIZES)
+    trie = SidTrie(np.array([[1, 2, 0], [1, 2, 1]]), codebook_sizes)
     for result in constrained_beam_search(model, prompts, trie, token_ids, beams=4):
         assert sorted(item for item, _ in result) == [0, 1]
 

@@ -46,10 +46,10 @@ def level_token_ids(tokenizer: PreTrainedTokenizerBase, codebook_sizes: list[int
     return ids
 
 
-def _left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-pad token id lists into (B, T) input ids and a (B, T) attention mask."""
     if any(len(prompt) == 0 for prompt in prompts):
-        raise GtiError("beam search needs non-empty prompts")
+        raise GtiError("decoding needs non-empty prompts")
     width = max(len(prompt) for prompt in prompts)
     input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -70,7 +70,7 @@ def _search_batch(
     """Beam search for one batch of prompts; see `constrained_beam_search`."""
     device = model.device
     n_prompts = len(prompts)
-    input_ids, mask = _left_pad(prompts, pad_token_id, device)  # (B, T), (B, T)
+    input_ids, mask = left_pad(prompts, pad_token_id, device)  # (B, T), (B, T)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
     cache = DynamicCache(config=model.config)
     out = model(

@@ -1,0 +1,90 @@
+"""Candidate-pool evaluation: rank each user's target among sampled negatives by SID log-likelihood.
+
+A cheaper, noisier protocol than ranking the whole catalog: each user's target is scored
+with `pool_size` items drawn at random without it, and its rank in that pool is reported.
+Scores come from `score_items`, so each prompt runs once and its KV cache is shared by
+all of its candidates.
+"""
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from gti.errors import GtiError
+from gti.rec.beam import score_items
+
+
+def score_candidates(
+    model: PreTrainedModel,
+    prompt: list[int],
+    candidate_rows: list[int],
+    codes: np.ndarray,
+    token_ids: list[torch.Tensor],
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Log-likelihood of some items' semantic ids given one prompt.
+
+    Args:
+        model: a causal LM whose vocabulary holds the SID tokens.
+        prompt: token ids of the prompt, without padding.
+        candidate_rows: catalog rows of the items to score.
+        codes: (N, L) codes of the whole catalog.
+        token_ids: per level, the (K_l,) token ids of its codes (see `level_token_ids`).
+        batch_size: items per forward pass.
+
+    Returns:
+        (C,) float32 total log-probability of each candidate's SID tokens, in `candidate_rows` order, on the CPU.
+    """
+    codes = np.asarray(codes)
+    rows = np.asarray(candidate_rows, dtype=np.int64)
+    if rows.ndim != 1 or len(rows) == 0 or rows.min() < 0 or rows.max() >= len(codes):
+        raise GtiError(f"candidate rows must be a non-empty list of catalog rows in [0, {len(codes)})")
+    return score_items(model, prompt, codes[rows], token_ids, batch_size=batch_size)
+
+
+def pool_ranks(
+    model: PreTrainedModel,
+    prompts: list[list[int]],
+    targets: list[int],
+    codes: np.ndarray,
+    token_ids: list[torch.Tensor],
+    pool_size: int,
+    n_items: int,
+    seed: int,
+    batch_size: int = 256,
+) -> list[int]:
+    """The target's rank among sampled negatives, for each user.
+
+    One generator seeded with `seed` draws every user's negatives in turn, so the pools are
+    reproducible. A negative scoring the same as the target ranks above it (pessimistic ties).
+
+    Args:
+        model: a causal LM whose vocabulary holds the SID tokens.
+        prompts: token ids of each user's prompt, without padding.
+        targets: each user's held-out item row.
+        codes: (N, L) codes of the catalog.
+        token_ids: per level, the (K_l,) token ids of its codes (see `level_token_ids`).
+        pool_size: negatives per user, drawn without replacement from rows [0, n_items) minus the target.
+        n_items: number of catalog rows to draw negatives from (at most N).
+        seed: seed of the negative sampler.
+        batch_size: items per forward pass.
+
+    Returns:
+        Per user, the target's 1-based rank among itself and its `pool_size` negatives.
+    """
+    if len(prompts) != len(targets):
+        raise GtiError(f"got {len(prompts)} prompts but {len(targets)} targets")
+    if not 0 < n_items <= len(codes):
+        raise GtiError(f"n_items must lie in [1, {len(codes)}], the catalog size, got {n_items}")
+    if not 0 < pool_size < n_items:
+        raise GtiError(f"pool_size must lie in [1, {n_items - 1}] for a catalog of {n_items} items, got {pool_size}")
+    if any(not 0 <= target < n_items for target in targets):
+        raise GtiError(f"targets must be item rows in [0, {n_items})")
+    rng = np.random.default_rng(seed)
+    ranks = []
+    for prompt, target in zip(prompts, targets):
+        negatives = rng.choice(n_items - 1, size=pool_size, replace=False)  # (P,) rows of the catalog minus target
+        negatives = negatives + (negatives >= target)  # skip the target's row
+        scores = score_candidates(model, prompt, [target, *negatives.tolist()], codes, token_ids, batch_size)  # (P+1,)
+        ranks.append(1 + int((scores[1:] >= scores[0]).sum()))
+    return ranks

@@ -1,0 +1,82 @@
+"""Candidate-pool scoring and ranks against plain full-sequence forward passes on the tiny model."""
+
+import numpy as np
+import pytest
+import torch
+
+from gti.errors import GtiError
+from gti.rec import pool_ranks, score_candidates
+
+
+def full_sequence_scores(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor]) -> torch.Tensor:
+    """Each item's SID log-likelihood from one uncached forward pass over prompt + SID."""
+    codes = torch.as_tensor(codes)
+    sids = torch.stack([ids[codes[:, level]] for level, ids in enumerate(token_ids)], 1)  # (N, L)
+    sequences = torch.cat([torch.tensor(prompt).expand(len(codes), -1), sids], dim=1)  # (N, T+L)
+    with torch.no_grad():
+        log_probs = model(input_ids=sequences).logits.log_softmax(-1)  # (N, T+L, V)
+    predicted = log_probs[:, len(prompt) - 1 : -1]  # (N, L, V) distributions of the SID positions
+    return predicted.gather(-1, sids[..., None])[..., 0].sum(-1)  # (N,)
+
+
+def test_score_candidates_equals_plain_forward(sid_setup, catalog):
+    model, prompts, _, token_ids = sid_setup
+    rows = [7, 0, 3, 3, 11]
+    for prompt in prompts[:2]:
+        scores = score_candidates(model, prompt, rows, catalog, token_ids, batch_size=2)
+        expected = full_sequence_scores(model, prompt, catalog[rows], token_ids)
+        torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
+
+
+def test_pool_of_the_whole_catalog_gives_the_full_rank(sid_setup, catalog):
+    """pool_size = N - 1: every other item is a negative, so the rank is the full-catalog rank."""
+    model, prompts, _, token_ids = sid_setup
+    targets = [0, 5, 11, 5]
+    ranks = pool_ranks(model, prompts, targets, catalog, token_ids, len(catalog) - 1, len(catalog), seed=0)
+    for prompt, target, rank in zip(prompts, targets, ranks):
+        scores = full_sequence_scores(model, prompt, catalog, token_ids)
+        assert rank == int((scores >= scores[target]).sum())
+    assert len(set(ranks)) > 1
+
+
+def test_small_pools_are_seeded_subsets(sid_setup, catalog):
+    """A pool is a subset of the catalog, so the pool rank never exceeds the full rank."""
+    model, prompts, _, token_ids = sid_setup
+    prompts, targets, n = prompts[:2], [8, 10], len(catalog)
+    full = pool_ranks(model, prompts, targets, catalog, token_ids, n - 1, n, seed=0)
+    runs = [pool_ranks(model, prompts, targets, catalog, token_ids, 4, n, seed=seed) for seed in (0, 0, 1, 2)]
+    assert runs[0] == runs[1]
+    assert len({tuple(ranks) for ranks in runs}) > 1
+    for ranks in runs:
+        assert all(1 <= rank <= min(5, full_rank) for rank, full_rank in zip(ranks, full))
+
+
+def test_ties_rank_the_target_last(sid_setup, catalog):
+    """Zero output embeddings give every SID the same score: the target ranks below all negatives."""
+    model, prompts, _, token_ids = sid_setup
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+    assert pool_ranks(model, prompts, [0, 1, 2, 3], catalog, token_ids, 6, len(catalog), seed=0) == [7] * 4
+
+
+def test_negatives_come_from_the_first_n_items(sid_setup, catalog):
+    """n_items = 3: the pool of target 0 is exactly rows 1 and 2."""
+    model, prompts, _, token_ids = sid_setup
+    scores = full_sequence_scores(model, prompts[0], catalog[:3], token_ids)
+    ranks = pool_ranks(model, prompts[:1], [0], catalog, token_ids, 2, 3, seed=9)
+    assert ranks == [1 + int((scores[1:] >= scores[0]).sum())]
+
+
+def test_rejects_bad_arguments(sid_setup, catalog):
+    model, prompts, _, token_ids = sid_setup
+    n = len(catalog)
+    with pytest.raises(GtiError, match="pool_size"):
+        pool_ranks(model, prompts[:1], [0], catalog, token_ids, n, n, seed=0)
+    with pytest.raises(GtiError, match="n_items"):
+        pool_ranks(model, prompts[:1], [0], catalog, token_ids, 2, n + 1, seed=0)
+    with pytest.raises(GtiError, match="targets"):
+        pool_ranks(model, prompts[:1], [n], catalog, token_ids, 2, n, seed=0)
+    with pytest.raises(GtiError, match="prompts"):
+        pool_ranks(model, prompts, [0], catalog, token_ids, 2, n, seed=0)
+    with pytest.raises(GtiError, match="candidate rows"):
+        score_candidates(model, prompts[0], [n], catalog, token_ids)
