@@ -97,6 +97,12 @@ def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_di
     assert set(results["methods"]["mean"]["diagnostics"]) == {"init", "finetuned"}
     assert results["methods"]["mean"]["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
     assert results["methods"]["text"]["diagnostics"]["init"]["effective_rank"] > 1.5
+    gti = results["methods"]["gti"]
+    assert set(gti["paired_vs_mean"]) == {"recall@10", "ndcg@10"} and 0 < gti["paired_vs_mean"]["recall@10"]["p_value"] <= 1
+    low, high = gti["metrics_ci"]["recall@5"]
+    assert low <= gti["metrics"]["recall@5"] <= high
+    assert 0 <= gti["output"]["invalid_sid_rate"] <= 1 and 0 < gti["output"]["catalog_coverage@10"] <= 1
+    assert "p vs mean" in (out / "results.md").read_text()
     assert (out / "spectrum.png").stat().st_size > 0 and (out / "effective_rank.png").stat().st_size > 0
     assert (out / "gti" / "ground" / "cosine_heatmap.png").stat().st_size > 0
 

@@ -9,6 +9,7 @@ import math
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -31,7 +32,15 @@ from gti.errors import GtiError
 from gti.lm.backbone import cache_dir, load_backbone
 from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts
-from gti.rec import evaluate
+from gti.rec import (
+    bootstrap_ci,
+    catalog_coverage,
+    evaluate,
+    invalid_sid_rate,
+    paired_test,
+    per_user_values,
+    popularity_bias,
+)
 from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
 from gti.train.finetune import finetune, seqrec_examples
 from gti.train.grounding import ground
@@ -227,8 +236,9 @@ class Pipeline:
             model, tokenizer, _, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
+            prompts = [builder.seqrec(e.history).prompt for e in examples]
             result = evaluate(
-                model, [builder.seqrec(e.history).prompt for e in examples], [sids.row(e.target) for e in examples],
+                model, prompts, [sids.row(e.target) for e in examples],
                 sids.trie(), builder.level_ids, beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
                 pad_token_id=tokenizer.pad_token_id, progress=True,
             )
@@ -239,6 +249,19 @@ class Pipeline:
             ]
             (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
             write_json(out / "metrics.json", result.metrics)
+            counts = np.zeros(len(sids.item_ids))
+            for sequence in split.train.values():
+                for item in sequence:
+                    counts[sids.row(item)] += 1
+            top = [[row for row, _ in ranked] for ranked in result.ranked]
+            write_json(out / "output.json", {
+                "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
+                "popularity_bias@10": popularity_bias(top, counts, k=10),
+                "invalid_sid_rate": invalid_sid_rate(
+                    model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
+                    batch_size=self.config.eval.batch_size,
+                ),
+            })
             return {"users": len(examples)}
 
         manifest, _ = run_stage(self.run_dir / method / "eval", to_dict(self.config.eval), {"finetune": previous[0]}, build)
@@ -269,8 +292,19 @@ class Pipeline:
             losses = read_json(folder / "finetune" / "losses.json")[-10:]
             results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
             results["metrics"] = read_json(folder / "eval" / "metrics.json")
+            results["output"] = read_json(folder / "eval" / "output.json")
+            ranks = eval_ranks(folder)
+            results["metrics_ci"] = {
+                name: bootstrap_ci(per_user_values(ranks, name)) for name in results["metrics"]
+            }
             write_json(folder / "metrics.json", results["metrics"])
         return results
+
+
+def eval_ranks(method_dir: Path) -> list[int | None]:
+    """Per-user target ranks of a method's evaluation, in user order."""
+    lines = (method_dir / "eval" / "predictions.jsonl").read_text().splitlines()
+    return [json.loads(line)["rank"] for line in lines if line]
 
 
 def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
@@ -302,6 +336,14 @@ def compare(
         print(f"== {method}")
         results["methods"][method] = pipeline.run_method(method)
     results["sids"] = read_json(run_dir / "sids" / "report.json")
+    if "mean" in methods:
+        reference = eval_ranks(run_dir / "mean")
+        for method in methods:
+            ranks = eval_ranks(run_dir / method)
+            results["methods"][method]["paired_vs_mean"] = {
+                name: paired_test(per_user_values(ranks, name), per_user_values(reference, name))
+                for name in ("recall@10", "ndcg@10")
+            }
     write_report(results, run_dir)
     path = run_dir / "results.json"
     write_json(path, results)

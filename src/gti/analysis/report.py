@@ -12,16 +12,28 @@ SHOWN_METRICS = ("recall@1", "recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr"
 
 
 def markdown_table(results: dict) -> str:
-    """Test metrics, final fine-tuning loss (mean of the last 10 steps) and the new rows' effective rank per stage."""
-    header = ["method", *SHOWN_METRICS, "finetune loss", *(f"erank {s}" for s in STAGES)]
+    """Test metrics, recall@10's 95% CI and paired p-value against mean init, coverage, invalid-SID rate,
+    final fine-tuning loss (mean of the last 10 steps) and the new rows' effective rank per stage."""
+    header = [
+        "method", *SHOWN_METRICS, "recall@10 95% CI", "p vs mean (recall@10)", "coverage@10", "invalid SIDs",
+        "finetune loss", *(f"erank {s}" for s in STAGES),
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, result in results["methods"].items():
         metrics = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in SHOWN_METRICS]
+        interval = result["metrics_ci"].get("recall@10")
+        paired = result.get("paired_vs_mean", {}).get("recall@10")
+        p_value = "-" if paired is None or method == "mean" else f"{paired['p_value']:.3f}"
+        output = result["output"]
+        loss = result.get("finetune_final_loss")
         ranks = [
             f"{result['diagnostics'][s]['effective_rank']:.1f}" if s in result["diagnostics"] else "-" for s in STAGES
         ]
-        loss = result.get("finetune_final_loss")
-        lines.append("| " + " | ".join([method, *metrics, "-" if loss is None else f"{loss:.3f}", *ranks]) + " |")
+        cells = [
+            method, *metrics, "-" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]", p_value, f"{output['catalog_coverage@10']:.3f}",
+            f"{output['invalid_sid_rate']:.3f}", "-" if loss is None else f"{loss:.3f}", *ranks,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
