@@ -6,7 +6,7 @@ import torch
 from gti.errors import GtiError
 
 
-def _squared_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+def squared_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances: (N, D), (K, D) -> (N, K), by one matrix multiply."""
     d2 = (x * x).sum(1, keepdim=True) - 2.0 * x @ centroids.T + (centroids * centroids).sum(1)
     return d2.clamp_(min=0.0)
@@ -46,7 +46,7 @@ def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int) -> t
     """
     centroids = _kmeans_plus_plus(x, k, generator)
     for _ in range(iters):
-        distances, assignment = _squared_distances(x, centroids).min(1)  # (N,), (N,)
+        distances, assignment = squared_distances(x, centroids).min(1)  # (N,), (N,)
         counts = torch.bincount(assignment, minlength=k)  # (K,)
         sums = torch.zeros_like(centroids).index_add_(0, assignment, x)  # (K, D)
         updated = sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype)
@@ -57,7 +57,7 @@ def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int) -> t
         if torch.equal(updated, centroids):
             break
         centroids = updated
-    return centroids, _squared_distances(x, centroids).argmin(1)
+    return centroids, squared_distances(x, centroids).argmin(1)
 
 
 def rq_kmeans(
@@ -121,3 +121,38 @@ def disambiguate(codes: np.ndarray) -> np.ndarray:
     counter = np.empty(n_items, dtype=np.int64)
     counter[order] = np.arange(n_items) - first_of_group
     return np.concatenate([codes, counter[:, None]], axis=1)  # (N, L+1)
+
+
+def reassign_collisions(codes: np.ndarray, residual: np.ndarray, last_codebook: np.ndarray) -> np.ndarray:
+    """Move colliding items to a free code on the last level, within their own prefix.
+
+    In every group of items sharing a code tuple, the first item (row order) keeps its
+    codes; each later one takes the last-level code nearest to its residual (the vector
+    the last level quantized) whose tuple no item holds yet. An item whose prefix has no
+    free code left keeps its codes and still collides (for `disambiguate` to separate).
+
+    Args:
+        codes: (N, L) integer codes.
+        residual: (N, d) residual of each item before the last level.
+        last_codebook: (K, d) centroids of the last level.
+
+    Returns:
+        (N, L) int64 codes.
+    """
+    codes = np.array(codes, dtype=np.int64)
+    _, first_rows = np.unique(codes, axis=0, return_index=True)
+    taken = {tuple(row) for row in codes[first_rows]}
+    movers = np.setdiff1d(np.arange(len(codes)), first_rows)  # later members of colliding groups, row order
+    if len(movers) == 0:
+        return codes
+    distances = squared_distances(
+        torch.as_tensor(residual[movers], dtype=torch.float32), torch.as_tensor(last_codebook, dtype=torch.float32)
+    )  # (M, K)
+    preference = distances.argsort(1).numpy()  # (M, K) nearest code first
+    for row, ranked in zip(movers, preference):
+        prefix = tuple(codes[row, :-1])
+        free = next((int(code) for code in ranked if prefix + (int(code),) not in taken), None)
+        if free is not None:
+            codes[row, -1] = free
+            taken.add(prefix + (free,))
+    return codes

@@ -27,6 +27,7 @@ def sid_report(
     x: np.ndarray,
     codebooks: list[np.ndarray],
     seconds: dict,
+    reconstruction: np.ndarray | None = None,
 ) -> dict:
     """Measure how well the quantizer levels spread the catalog.
 
@@ -36,6 +37,8 @@ def sid_report(
         x: (N, D) the embeddings that were quantized.
         codebooks: L codebooks of shape (K_l, D).
         seconds: wall-clock timings, e.g. {"encode": ..., "quantize": ..., "total": ...}.
+        reconstruction: (N, D) reconstruction of x; defaults to the sum of each item's codebook
+            rows (right for RQ-KMeans; an RQ-VAE passes its decoder's output instead).
 
     Returns:
         A JSON-ready dict: items, levels, codes_per_level, collision_rate (fraction of items
@@ -54,7 +57,8 @@ def sid_report(
     _, group, group_sizes = np.unique(codes_before, axis=0, return_inverse=True, return_counts=True)
     item_group_size = group_sizes[group.reshape(-1)]  # (N,) size of each item's group
     distinct = [len(np.unique(codes_before[:, level])) for level in range(n_levels)]
-    reconstruction = sum(codebook[codes_before[:, level]] for level, codebook in enumerate(codebooks))  # (N, D)
+    if reconstruction is None:
+        reconstruction = sum(codebook[codes_before[:, level]] for level, codebook in enumerate(codebooks))  # (N, D)
     return {
         "items": n_items,
         "levels": n_levels,
@@ -74,6 +78,39 @@ def sid_report(
     }
 
 
+def _same_category_fraction(first_codes: np.ndarray, categories: np.ndarray) -> float:
+    """Of the item pairs sharing a first code, the fraction that also share a category."""
+    _, code_counts = np.unique(first_codes, return_counts=True)
+    _, joint_counts = np.unique(np.stack([first_codes, categories]), axis=1, return_counts=True)
+    pairs = (code_counts * (code_counts - 1)).sum() / 2
+    same = (joint_counts * (joint_counts - 1)).sum() / 2
+    return float(same / pairs) if pairs else 0.0
+
+
+def semantic_check(first_codes: np.ndarray, categories: list[str], seed: int = 0) -> dict:
+    """Do items that share their first code share their top-level category more than chance?
+
+    The chance level permutes the first codes over the items (seeded), which keeps
+    how many items each code holds.
+
+    Args:
+        first_codes: (N,) level-0 code of each item.
+        categories: top-level category of each item, in the same order.
+        seed: seed of the permutation.
+
+    Returns:
+        {"items": N, "same_category_fraction": ..., "random_same_category_fraction": ...}.
+    """
+    first_codes = np.asarray(first_codes, dtype=np.int64)
+    _, category_ids = np.unique(np.asarray(categories, dtype=str), return_inverse=True)
+    shuffled = np.random.default_rng(seed).permutation(first_codes)
+    return {
+        "items": len(first_codes),
+        "same_category_fraction": _same_category_fraction(first_codes, category_ids),
+        "random_same_category_fraction": _same_category_fraction(shuffled, category_ids),
+    }
+
+
 def format_report(report: dict) -> str:
     """A small human-readable table of a `sid_report` dict."""
     lines = [
@@ -84,6 +121,17 @@ def format_report(report: dict) -> str:
     ]
     if "duplicate_texts" in report:
         lines.append(f"duplicate item texts {report['duplicate_texts']}")
+    if "quantizer" in report:
+        lines.append(
+            f"quantizer {report['quantizer']}, collisions by {report['collisions']} "
+            f"({report['reassigned_items']} items reassigned), {report['sid_levels']} codes per id"
+        )
+    if "semantic_check" in report:
+        check = report["semantic_check"]
+        lines.append(
+            f"pairs sharing a first code that share a category: {check['same_category_fraction']:.3f} "
+            f"(random codes {check['random_same_category_fraction']:.3f}, {check['items']} items)"
+        )
     lines.append(f"{'level':<6}{'codes':>8}{'used':>8}{'prefixes':>10}{'utilization':>13}{'entropy':>9}")
     for level in range(report["levels"]):
         lines.append(

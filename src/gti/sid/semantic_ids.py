@@ -11,11 +11,14 @@ import numpy as np
 from gti.errors import GtiError
 from gti.sid import codec
 from gti.sid.encoder import DEFAULT_ENCODER, encode_texts
-from gti.sid.quantize import disambiguate, rq_kmeans
-from gti.sid.report import sid_report
+from gti.sid.quantize import disambiguate, reassign_collisions, rq_kmeans
+from gti.sid.report import semantic_check, sid_report
+from gti.sid.rqvae import rq_vae
 from gti.sid.trie import SidTrie
 
 SIDS_FILE = "sids.json"
+QUANTIZERS = ("rq-kmeans", "rq-vae")
+COLLISION_STRATEGIES = ("extra-level", "reassign")
 
 
 @dataclass(eq=False)
@@ -24,8 +27,11 @@ class SemanticIds:
 
     Attributes:
         item_ids: item ids in row order.
-        codes: (N, L+1) int64 codes, the last column being the disambiguation level.
-        codebook_sizes: codes per level (L+1 entries); the last is the largest collision group.
+        codes: (N, L+1) int64 codes whose last column is the disambiguation level, or
+            (N, L) codes when collisions were resolved by reassignment on the last
+            quantizer level (then there is no disambiguation level at all).
+        codebook_sizes: codes per level, one entry per column of `codes`; a disambiguation
+            level's size is the largest collision group.
     """
 
     item_ids: list[str]
@@ -133,24 +139,47 @@ def build_sids(
     seed: int = 0,
     encoder: str = DEFAULT_ENCODER,
     cache_dir: Path | None = None,
+    quantizer: str = "rq-kmeans",
+    collisions: str = "extra-level",
+    categories: dict[str, str] | None = None,
 ) -> tuple[SemanticIds, dict, list[np.ndarray]]:
-    """Give every item a unique semantic id from its text: encode, RQ-KMeans, disambiguate.
+    """Give every item a unique semantic id from its text: encode, quantize, resolve collisions.
+
+    Collision strategies: "extra-level" appends a disambiguation level to every id (its
+    code is the item's index within its collision group, 0 for unique items).
+    "reassign" moves each later member of a colliding group to the nearest free code
+    of the last quantizer level within its prefix (`reassign_collisions`); the ids then
+    keep L codes, and only when some item finds no free code is the extra level added.
 
     Args:
         texts: item id -> rendered item text, in catalog order.
-        levels: quantizer levels L (the ids get L+1 codes with the disambiguation level).
+        levels: quantizer levels L.
         codes: codes per quantizer level.
-        seed: seed of the quantizer.
+        seed: seed of the quantizer and of the semantic check's random baseline.
         encoder: sentence encoder name or folder (see `encode_texts`).
         cache_dir: where embeddings are cached between runs.
+        quantizer: "rq-kmeans" (codebooks in the embedding space) or "rq-vae" (`rq_vae` with
+            its defaults; codebooks in its latent space).
+        collisions: "extra-level" or "reassign".
+        categories: item id -> top-level category; adds `semantic_check` to the report
+            over the items that have one.
 
     Returns:
-        The semantic ids, the quality report (`sid_report` plus `duplicate_texts`: items
-        whose text repeats an earlier item's text), and the L codebooks.
+        The semantic ids, the quality report and the L codebooks. The report is
+        `sid_report` of the quantizer's own codes (before collisions are resolved; for
+        rq-vae its relative_reconstruction_error is measured in the embedding space,
+        through the decoder) plus quantizer, collisions, reassigned_items (items whose
+        quantizer codes changed), sid_levels (codes per id), duplicate_texts (items whose
+        text repeats an earlier item's text) and, given categories, semantic_check.
 
     Raises:
-        GtiError: no items, empty item texts, or fewer items than codes.
+        GtiError: unknown quantizer or collision strategy, no items, empty item texts,
+            or fewer items than codes.
     """
+    if quantizer not in QUANTIZERS:
+        raise GtiError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
+    if collisions not in COLLISION_STRATEGIES:
+        raise GtiError(f"unknown collision strategy {collisions!r}; choose one of {', '.join(COLLISION_STRATEGIES)}")
     if not texts:
         raise GtiError("the catalog has no items; semantic ids need at least one item text")
     empty = [item_id for item_id, text in texts.items() if not text.strip()]
@@ -160,11 +189,32 @@ def build_sids(
     start = time.perf_counter()
     x = encode_texts([texts[item_id] for item_id in item_ids], model=encoder, cache_dir=cache_dir)  # (N, D)
     encoded = time.perf_counter()
-    codes_before, codebooks = rq_kmeans(x, levels, codes, seed=seed)  # (N, L)
-    codes_after = disambiguate(codes_before)  # (N, L+1)
+    if quantizer == "rq-kmeans":
+        codes_before, codebooks = rq_kmeans(x, levels, codes, seed=seed)  # (N, L)
+        space, reconstruction = x, None
+    else:
+        trained = rq_vae(x, levels, codes, seed=seed)
+        codes_before, codebooks = trained.codes, trained.codebooks  # (N, L)
+        space, reconstruction = trained.latent, trained.reconstruction
+    sid_codes = codes_before
+    if collisions == "reassign":
+        residual = space - sum(codebooks[level][codes_before[:, level]] for level in range(levels - 1))  # (N, d)
+        sid_codes = reassign_collisions(codes_before, residual, codebooks[-1])
+    sizes = [codes] * levels
+    if collisions == "extra-level" or len(np.unique(sid_codes, axis=0)) < len(item_ids):
+        sid_codes = disambiguate(sid_codes)  # (N, L+1)
+        sizes.append(int(sid_codes[:, -1].max()) + 1)
     quantized = time.perf_counter()
-    sizes = [codes] * levels + [int(codes_after[:, -1].max()) + 1]
     seconds = {"encode": encoded - start, "quantize": quantized - encoded, "total": quantized - start}
-    report = sid_report(codes_before, sizes[:-1], x, codebooks, seconds)
+    report = sid_report(codes_before, [codes] * levels, x, codebooks, seconds, reconstruction=reconstruction)
+    report["quantizer"] = quantizer
+    report["collisions"] = collisions
+    report["reassigned_items"] = int((sid_codes[:, :levels] != codes_before).any(1).sum())
+    report["sid_levels"] = len(sizes)
     report["duplicate_texts"] = len(item_ids) - len(set(texts.values()))
-    return SemanticIds(item_ids, codes_after, sizes), report, codebooks
+    if categories is not None:
+        rows = [row for row, item_id in enumerate(item_ids) if item_id in categories]
+        report["semantic_check"] = semantic_check(
+            codes_before[rows, 0], [categories[item_ids[row]] for row in rows], seed=seed
+        )
+    return SemanticIds(item_ids, sid_codes, sizes), report, codebooks
