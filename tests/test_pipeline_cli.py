@@ -68,7 +68,14 @@ def test_sids_verb_writes_ids_report_and_codebooks(tiny_dataset, tmp_path, capsy
     report = json.loads((out / "report.json").read_text())
     assert 0.0 <= report["collision_rate"] <= 1.0 and len(report["distinct_codes_per_level"]) == 2
     assert (out / "codebooks.safetensors").is_file()
+    assert report["semantic_check"]["items"] == 40
     assert main(["sids", str(tiny_dataset), "--out", str(out)]) == 2  # refuses to overwrite
+    vae = tmp_path / "vae"
+    args = ["--levels", "2", "--codes", "4", "--quantizer", "rq-vae", "--collisions", "reassign"]
+    assert main(["sids", str(tiny_dataset), "--out", str(vae), *args]) == 0
+    vae_sids = json.loads((vae / "sids.json").read_text())["sids"]
+    assert len({tuple(v) for v in vae_sids.values()}) == 40
+    assert json.loads((vae / "report.json").read_text())["quantizer"] == "rq-vae"
 
 
 def test_run_writes_every_stage_and_reuses_them(tiny_dataset, tiny_model_dir, tmp_path):

@@ -34,7 +34,10 @@ def _sids(args: argparse.Namespace) -> None:
         raise GtiError(f"{out / 'sids.json'}: already exists; pass --overwrite to replace it")
     dataset = load_dataset(args.dataset, args.format)
     texts = {item_id: render_item_text(item) for item_id, item in dataset.items.items()}
-    sids, report, codebooks = build_sids(texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder)
+    sids, report, codebooks = build_sids(
+        texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder,
+        quantizer=args.quantizer, collisions=args.collisions, categories=dataset.top_categories() or None,
+    )
     sids.save(out)
     save_codebooks(codebooks, out / "codebooks.safetensors")
     write_json(out / "report.json", report)
@@ -108,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--codes", type=int, default=256, help="codes per level")
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence-transformers model")
+    sids.add_argument("--quantizer", choices=["rq-kmeans", "rq-vae"], default="rq-kmeans")
+    sids.add_argument("--collisions", choices=["extra-level", "reassign"], default="extra-level",
+                      help="how items sharing all codes are separated")
     sids.add_argument("--overwrite", action="store_true", help="replace existing output")
     sids.set_defaults(func=_sids)
 

@@ -55,8 +55,12 @@ class SidConfig:
     """Codes per quantization level."""
     encoder: str = "all-minilm-l6-v2"
     """Sentence encoder for the item text: the offline default or any sentence-transformers name/path."""
+    quantizer: str = "rq-kmeans"
+    """`rq-kmeans` (residual k-means) or `rq-vae` (TIGER / LC-Rec style residual-quantized autoencoder)."""
+    collisions: str = "extra-level"
+    """`extra-level` (count items within a colliding group) or `reassign` (move them to free last-level codes)."""
     seed: int = 0
-    """Seed of k-means."""
+    """Seed of the quantizer."""
 
 
 @dataclass
@@ -170,6 +174,8 @@ class RunConfig:
 _CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
     ("init", "method"): INIT_METHODS,
+    ("sids", "quantizer"): ("rq-kmeans", "rq-vae"),
+    ("sids", "collisions"): ("extra-level", "reassign"),
     ("init", "base"): ("mean", "random", "text"),
     ("prompts", "style"): ("compact", "paper"),
     ("ground", "directions"): ("text2sid", "sid2text", "both"),

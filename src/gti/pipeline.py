@@ -85,9 +85,11 @@ class Pipeline:
         def build(folder: Path) -> dict:
             fields = self.config.data.text_fields
             texts = {item_id: render_item_text(item, fields) for item_id, item in self.dataset.items.items()}
+            settings = self.config.sids
             sids, report, codebooks = build_sids(
-                texts, levels=self.config.sids.levels, codes=self.config.sids.codes, seed=self.config.sids.seed,
-                encoder=self.config.sids.encoder, cache_dir=cache_dir() / "embeddings",
+                texts, levels=settings.levels, codes=settings.codes, seed=settings.seed, encoder=settings.encoder,
+                cache_dir=cache_dir() / "embeddings", quantizer=settings.quantizer, collisions=settings.collisions,
+                categories=self.dataset.top_categories() or None,
             )
             sids.save(folder)
             save_codebooks(codebooks, folder / "codebooks.safetensors")

@@ -9,6 +9,7 @@ from gti.rec import constrained_beam_search, level_token_ids, score_items
 from gti.sid import codec
 from gti.sid.trie import SidTrie
 
+
 def test_prompts_have_different_lengths_and_sid_tokens(sid_setup):
     _, prompts, _, token_ids = sid_setup
     assert len({len(prompt) for prompt in prompts}) == len(prompts)
