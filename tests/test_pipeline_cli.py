@@ -5,7 +5,7 @@ import json
 import random
 
 import pytest
-from conftest import make_tiny_model, make_tiny_tokenizer
+from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 from gti.cli import main
 

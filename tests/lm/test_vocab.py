@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import make_tiny_model
+from tiny_models import make_tiny_model
 
 from gti.errors import GtiError
 from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import make_tiny_model
+from tiny_models import make_tiny_model
 
 from gti.lm.prompts import Sample
 from gti.lm.vocab import extend_vocabulary, initialize
