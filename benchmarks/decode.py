@@ -14,9 +14,21 @@ machine vary by up to 50%; hf once, as it takes minutes):
 
 Both searches must return the same top-20 items per prompt; disagreements are recorded.
 
-Usage: python benchmarks/decode.py  (writes benchmarks/results/decode.json)
+Then candidate-pool scoring, on the first prompt and POOL_CANDIDATES seeded catalog rows (median of
+REPEATS alternating runs after one warm-up each):
+
+- naive: each candidate as a full sequence (prompt + SID) through the model, POOL_BATCH at a time, no
+  cache, log-probabilities of the SID tokens over the full vocabulary;
+- ours: `gti.rec.score_candidates` (the prompt runs once, its KV cache is shared by all candidates).
+
+Both must give the same scores; the largest gap is recorded.
+
+Usage: python benchmarks/decode.py [--pool-only]  (writes benchmarks/results/decode.json; with
+--pool-only, runs only the pool part and merges its keys into the existing file)
 """
 
+import argparse
+import datetime
 import time
 from pathlib import Path
 
@@ -28,7 +40,7 @@ from transformers import DynamicCache
 import gti.data
 import gti.rec
 import gti.sid
-from gti.artifacts import write_json
+from gti.artifacts import read_json, write_json
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary, initialize
 
@@ -40,6 +52,10 @@ BATCH = 8
 N_PROMPTS = 24
 PROMPT_TOKENS = 85
 REPEATS = 3
+POOL_CANDIDATES = 100
+POOL_BATCH = 20
+POOL_SEED = 0
+POOL_TOLERANCE = 1e-3  # largest score gap (nats) for the two pool scorers to count as agreeing
 TEMPLATE = "The user has interacted with items {history} in chronological order. Can you predict the next item?"
 
 
@@ -176,7 +192,65 @@ def compare(ours: list[list[tuple[int, float]]], hf: list[list[tuple[int, float]
     return agreement
 
 
-def main() -> None:
+@torch.no_grad()
+def naive_scores(model, prompt: list[int], sid_ids: torch.Tensor) -> torch.Tensor:
+    """(C,) SID log-likelihoods from uncached full-sequence passes over prompt + SID, POOL_BATCH at a time.
+
+    Args:
+        model: the causal LM.
+        prompt: token ids of the prompt.
+        sid_ids: (C, L) SID token ids of the candidates.
+    """
+    levels = sid_ids.shape[1]
+    totals = []
+    for chunk in sid_ids.split(POOL_BATCH):  # (n, L)
+        sequences = torch.cat([torch.tensor(prompt).expand(len(chunk), -1), chunk], dim=1)  # (n, T+L)
+        logits = model(input_ids=sequences, logits_to_keep=levels + 1).logits[:, :-1]  # (n, L, V) at T-1 .. T+L-2
+        log_probs = logits.float().log_softmax(-1).gather(-1, chunk[..., None])  # (n, L, 1)
+        totals.append(log_probs[..., 0].sum(-1))
+    return torch.cat(totals)
+
+
+def pool_speed(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor]) -> dict:
+    """Candidates scored per second, naive against `score_candidates`, and the largest gap of their scores."""
+    rows = np.random.default_rng(POOL_SEED).choice(len(codes), size=POOL_CANDIDATES, replace=False).tolist()
+    picked = torch.as_tensor(codes[rows])  # (C, L)
+    sid_ids = torch.stack([ids[picked[:, level]] for level, ids in enumerate(token_ids)], dim=1)  # (C, L)
+    methods = {
+        "naive": lambda: naive_scores(model, prompt, sid_ids),
+        "ours": lambda: gti.rec.score_candidates(model, prompt, rows, codes, token_ids),
+    }
+    for method in methods.values():
+        method()
+    runs: dict[str, list[float]] = {name: [] for name in methods}
+    scores = {}
+    for name in ["ours", "naive"] * REPEATS:
+        elapsed, scores[name] = timed(methods[name])
+        runs[name].append(elapsed)
+        print(f"pool {name}: {elapsed:.2f} s for {POOL_CANDIDATES} candidates", flush=True)
+    rate = {name: POOL_CANDIDATES / float(np.median(times)) for name, times in runs.items()}
+    gap = float((scores["ours"] - scores["naive"]).abs().max())
+    return {
+        "pool_setting": {
+            "prompt_tokens": len(prompt),
+            "candidates": POOL_CANDIDATES,
+            "naive_batch_size": POOL_BATCH,
+            "candidate_seed": POOL_SEED,
+            "repeats": REPEATS,
+            "tolerance": POOL_TOLERANCE,
+        },
+        "pool_naive_candidates_per_s": rate["naive"],
+        "pool_ours_candidates_per_s": rate["ours"],
+        "pool_speedup_vs_naive": rate["ours"] / rate["naive"],
+        "pool_max_abs_diff": gap,
+        "pool_scores_match": gap <= POOL_TOLERANCE,
+        "pool_seconds_per_run": runs,
+        "pool_date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def setup() -> tuple:
+    """The model with SID tokens, the semantic ids, the prompts, the trie and each level's token ids."""
     torch.manual_seed(0)
     dataset = gti.data.load_dataset("ml-100k")
     texts = {item_id: gti.data.render_item_text(item) for item_id, item in dataset.items.items()}
@@ -189,8 +263,24 @@ def main() -> None:
 
     examples = gti.data.leave_one_out(dataset).test[:N_PROMPTS]
     prompts = build_prompts(tokenizer, sids, examples)
-    trie = sids.trie()
     token_ids = gti.rec.level_token_ids(tokenizer, sids.codebook_sizes)
+    return model, tokenizer, sids, prompts, sids.trie(), token_ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pool-only", action="store_true", help="run only the pool part, merge into the result")
+    pool_only = parser.parse_args().pool_only
+
+    model, tokenizer, sids, prompts, trie, token_ids = setup()
+    if pool_only:
+        result = read_json(RESULT)
+        result.update(pool_speed(model, prompts[0], sids.codes, token_ids))
+        result["pool_command"] = invocation()["command"]
+        write_json(RESULT, result)
+        print(f"updated {RESULT}")
+        return
+
     pad = tokenizer.pad_token_id
     args = (model, prompts, trie, token_ids, pad)
     warm_args = (model, prompts[:BATCH], trie, token_ids, pad)
@@ -231,6 +321,7 @@ def main() -> None:
         "seconds": seconds,
         "seconds_per_run": runs,
         **compare(found["ours"], found["hf"], sids.item_ids),
+        **pool_speed(model, prompts[0], sids.codes, token_ids),
         "machine": machine(),
         **invocation(),
     })

@@ -139,7 +139,11 @@ def test_ground_verb_then_run_reuses_grounding(tiny_dataset, tiny_model_dir, tmp
 
 def test_unfrozen_phase_saves_a_whole_model(tiny_dataset, tiny_model_dir, tmp_path):
     out = tmp_path / "unfrozen"
-    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti", "ground.unfreeze_steps=2")]) == 0
+    extra = ["init.method=gti", "ground.unfreeze_steps=2", "eval.pool_sizes=[5, 10]"]
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, *extra)]) == 0
+    pool = json.loads((out / "gti/eval/pool.json").read_text())
+    assert list(pool) == ["5", "10"] and pool["5"]["recall@5"] >= pool["10"]["recall@5"]
+    assert (out / "gti/eval/pool.png").stat().st_size > 0
     assert (out / "gti/ground/model/model.safetensors").is_file()
     losses = json.loads((out / "gti/ground/losses.json").read_text())
     assert len(losses["ground"]) == 2 and len(losses["unfrozen"]) == 2

@@ -153,6 +153,10 @@ class EvalConfig:
     """Beam width (at least the largest K)."""
     batch_size: int = 8
     """Prompts per beam-search batch."""
+    pool_sizes: list[int] = field(default_factory=list)
+    """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
+    seed: int = 0
+    """Seed of the sampled negatives."""
 
 
 @dataclass
@@ -244,6 +248,8 @@ def validate(config: RunConfig) -> RunConfig:
             raise GtiError(f"prompts.sid_to_text[{index}]: expected [question with {{sid}}, answer template]")
     if config.ground.epochs is not None and config.ground.epochs <= 0:
         raise GtiError("ground.epochs: must be positive")
+    if any(size < 1 for size in config.eval.pool_sizes):
+        raise GtiError("eval.pool_sizes: every pool size must be at least 1")
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gti.analysis import diagnose, plot_cosine_heatmap
+from gti.analysis import diagnose, plot_cosine_heatmap, plot_pool_metrics
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, run_stage, write_json
 from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
@@ -39,6 +39,8 @@ from gti.rec import (
     invalid_sid_rate,
     paired_test,
     per_user_values,
+    pool_metrics,
+    pool_ranks,
     popularity_bias,
 )
 from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
@@ -264,6 +266,17 @@ class Pipeline:
                     batch_size=self.config.eval.batch_size,
                 ),
             })
+            if self.config.eval.pool_sizes:
+                ranks_by_size = {
+                    size: pool_ranks(
+                        model, prompts, [sids.row(e.target) for e in examples], sids.codes, builder.level_ids,
+                        min(size, len(sids.item_ids) - 1), len(sids.item_ids), self.config.eval.seed,
+                    )
+                    for size in self.config.eval.pool_sizes
+                }
+                pool = pool_metrics(ranks_by_size)
+                write_json(out / "pool.json", pool)
+                plot_pool_metrics(pool, out / "pool.png", ["recall@10", "ndcg@10"])
             return {"users": len(examples)}
 
         manifest, _ = run_stage(self.run_dir / method / "eval", to_dict(self.config.eval), {"finetune": previous[0]}, build)

@@ -1,4 +1,6 @@
-"""Candidate-pool scoring and ranks against plain full-sequence forward passes on the tiny model."""
+"""Candidate-pool scoring and ranks against plain full-sequence forward passes on the tiny model, and pool metrics."""
+
+import math
 
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import torch
 
 from gti.errors import GtiError
 from gti.rec import pool_ranks, score_candidates
+from gti.rec.pool import pool_metrics
 
 
 def full_sequence_scores(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor]) -> torch.Tensor:
@@ -80,3 +83,26 @@ def test_rejects_bad_arguments(sid_setup, catalog):
         pool_ranks(model, prompts, [0], catalog, token_ids, 2, n, seed=0)
     with pytest.raises(GtiError, match="candidate rows"):
         score_candidates(model, prompts[0], [n], catalog, token_ids)
+
+
+def test_pool_metrics_by_hand():
+    """Ranks 1, 3, 7, 12 in pools of 100 and 1, 1, 2, 30 in pools of 10."""
+    metrics = pool_metrics({100: [1, 3, 7, 12], 10: [1, 1, 2, 30]}, ks=(1, 5, 10))
+    assert list(metrics) == ["10", "100"]
+    big = metrics["100"]
+    assert big["precision@1"] == pytest.approx(0.25) and big["recall@1"] == pytest.approx(0.25)
+    assert big["precision@5"] == pytest.approx(0.5 / 5) and big["recall@5"] == pytest.approx(0.5)
+    assert big["precision@10"] == pytest.approx(0.75 / 10) and big["recall@10"] == pytest.approx(0.75)
+    assert big["ndcg@1"] == pytest.approx(0.25)
+    assert big["ndcg@5"] == pytest.approx((1 + 1 / 2) / 4)
+    assert big["ndcg@10"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 4)
+    small = metrics["10"]
+    assert small["precision@1"] == pytest.approx(0.5) and small["recall@1"] == pytest.approx(0.5)
+    assert small["precision@5"] == pytest.approx(0.15) and small["recall@5"] == pytest.approx(0.75)
+    assert small["ndcg@5"] == pytest.approx((2 + 1 / math.log2(3)) / 4)
+    assert set(small) == {f"{name}@{k}" for name in ("precision", "recall", "ndcg") for k in (1, 5, 10)}
+
+
+def test_pool_metrics_rejects_a_zero_cutoff():
+    with pytest.raises(GtiError):
+        pool_metrics({10: [1]}, ks=(0,))

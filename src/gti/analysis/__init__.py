@@ -11,7 +11,7 @@ from gti.analysis.diagnostics import (
     rsa,
     singular_values,
 )
-from gti.analysis.plots import plot_cosine_heatmap, plot_effective_rank, plot_spectrum
+from gti.analysis.plots import plot_cosine_heatmap, plot_effective_rank, plot_pool_metrics, plot_spectrum
 
 __all__ = [
     "codebook_similarity",
@@ -23,6 +23,7 @@ __all__ = [
     "nearest_old_tokens",
     "plot_cosine_heatmap",
     "plot_effective_rank",
+    "plot_pool_metrics",
     "plot_spectrum",
     "rsa",
     "singular_values",

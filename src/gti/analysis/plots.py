@@ -1,4 +1,4 @@
-"""Figures of the new-token embeddings: cosine map, singular value spectra, effective ranks.
+"""Figures of the new-token embeddings (cosine map, singular value spectra, effective ranks) and of pool metrics.
 
 Each function draws one figure with the Agg backend (no display, no pyplot state),
 writes it as a PNG (atomically: temporary name, then rename) and returns its path.
@@ -140,4 +140,41 @@ def plot_effective_rank(ranks: dict[str, dict[str, float]], path: str | Path) ->
     axes.set_title("Effective rank of new-token embeddings by stage")
     if stages:
         axes.legend(title="stage")
+    return _save(figure, path)
+
+
+def plot_pool_metrics(
+    metrics: dict[str, dict[str, float]], path: str | Path, metric: str | Sequence[str] = "recall@10"
+) -> Path:
+    """Ranking metrics against candidate-pool size (log scale), one line per metric.
+
+    Args:
+        metrics: str(pool size) -> metric name -> value, as `gti.rec.pool.pool_metrics` returns.
+        path: where to write the PNG.
+        metric: the metric name, or names, to draw (e.g. "recall@10" or ["recall@10", "ndcg@10"]).
+
+    Returns:
+        The path written.
+
+    Raises:
+        GtiError: no pool sizes, no metric names, or a metric missing from some pool size.
+    """
+    names = [metric] if isinstance(metric, str) else list(metric)
+    if not metrics or not names:
+        raise GtiError("plot_pool_metrics needs at least one pool size and one metric name")
+    sizes = sorted(metrics, key=int)
+    missing = [(name, size) for name in names for size in sizes if name not in metrics[size]]
+    if missing:
+        name, size = missing[0]
+        raise GtiError(f"metric {name!r} is missing for pool size {size}")
+    figure = Figure(figsize=(6.4, 4.4))
+    axes = figure.add_subplot()
+    for name in names:
+        axes.plot([int(size) for size in sizes], [metrics[size][name] for size in sizes], marker="o", label=name)
+    axes.set_xscale("log")
+    axes.set_xlabel("pool size (negatives per user)")
+    axes.set_ylabel("metric")
+    axes.set_title("Ranking metrics by candidate-pool size")
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend()
     return _save(figure, path)

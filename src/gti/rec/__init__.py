@@ -5,7 +5,7 @@ from gti.rec.beam import constrained_beam_search, level_token_ids, score_items
 from gti.rec.evaluate import Evaluation, evaluate
 from gti.rec.metrics import rank_of, ranking_metrics
 from gti.rec.output import catalog_coverage, invalid_sid_rate, popularity_bias
-from gti.rec.pool import pool_ranks, score_candidates
+from gti.rec.pool import pool_metrics, pool_ranks, score_candidates
 from gti.rec.stats import bootstrap_ci, paired_test, per_user_values
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "level_token_ids",
     "paired_test",
     "per_user_values",
+    "pool_metrics",
     "pool_ranks",
     "popularity_bias",
     "rank_of",

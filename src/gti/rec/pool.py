@@ -3,7 +3,7 @@
 A cheaper, noisier protocol than ranking the whole catalog: each user's target is scored
 with `pool_size` items drawn at random without it, and its rank in that pool is reported.
 Scores come from `score_items`, so each prompt runs once and its KV cache is shared by
-all of its candidates.
+all of its candidates. `pool_metrics` turns the ranks of several pool sizes into metrics.
 """
 
 import numpy as np
@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 
 from gti.errors import GtiError
 from gti.rec.beam import score_items
+from gti.rec.metrics import ranking_metrics
 
 
 def score_candidates(
@@ -88,3 +89,33 @@ def pool_ranks(
         scores = score_candidates(model, prompt, [target, *negatives.tolist()], codes, token_ids, batch_size)  # (P+1,)
         ranks.append(1 + int((scores[1:] >= scores[0]).sum()))
     return ranks
+
+
+def pool_metrics(
+    ranks_by_size: dict[int, list[int]], ks: tuple[int, ...] = (1, 5, 10)
+) -> dict[str, dict[str, float]]:
+    """Precision@k, Recall@k and NDCG@k of the pool ranks, for each pool size.
+
+    With one relevant item per user, Precision@k is the hit rate divided by k; Recall@k and
+    NDCG@k are those of `ranking_metrics`.
+
+    Args:
+        ranks_by_size: pool size -> per user, the target's 1-based rank in its pool (see `pool_ranks`).
+        ks: cut-offs.
+
+    Returns:
+        str(pool size) -> {"precision@k": ..., "recall@k": ..., "ndcg@k": ... for each k}, pool sizes ascending;
+        all 0.0 for a size with no users.
+    """
+    if any(k < 1 for k in ks):
+        raise GtiError(f"cut-offs must be at least 1, got {list(ks)}")
+    by_size = {}
+    for size in sorted(ranks_by_size):
+        ranked = ranking_metrics(list(ranks_by_size[size]), ks)
+        metrics: dict[str, float] = {}
+        for k in ks:
+            metrics[f"precision@{k}"] = ranked[f"recall@{k}"] / k
+            metrics[f"recall@{k}"] = ranked[f"recall@{k}"]
+            metrics[f"ndcg@{k}"] = ranked[f"ndcg@{k}"]
+        by_size[str(size)] = metrics
+    return by_size
