@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from gti.errors import GtiError
+from gti.lm.padding import left_pad
 from gti.sid import codec
 from gti.sid.trie import SidTrie
 
@@ -46,17 +47,21 @@ def level_token_ids(tokenizer: PreTrainedTokenizerBase, codebook_sizes: list[int
     return ids
 
 
-def left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token id lists into (B, T) input ids and a (B, T) attention mask."""
-    if any(len(prompt) == 0 for prompt in prompts):
-        raise GtiError("decoding needs non-empty prompts")
-    width = max(len(prompt) for prompt in prompts)
-    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-        mask[row, width - len(prompt) :] = 1
-    return input_ids.to(device), mask.to(device)
+def prefill(
+    model: PreTrainedModel, prompts: list[list[int]], pad_token_id: int
+) -> tuple[object, DynamicCache, torch.Tensor, torch.Tensor]:
+    """Run a left-padded batch of prompts once with a fresh KV cache.
+
+    Returns:
+        The model output (logits of the last position only), the cache, the (B, T) attention
+        mask and the (B,) position of the next token.
+    """
+    input_ids, mask, positions = left_pad(prompts, pad_token_id, model.device)  # (B, T) each
+    cache = DynamicCache(config=model.config)
+    out = model(
+        input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+    )
+    return out, cache, mask, positions[:, -1] + 1
 
 
 def _search_batch(
@@ -70,13 +75,7 @@ def _search_batch(
     """Beam search for one batch of prompts; see `constrained_beam_search`."""
     device = model.device
     n_prompts = len(prompts)
-    input_ids, mask = left_pad(prompts, pad_token_id, device)  # (B, T), (B, T)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
-    cache = DynamicCache(config=model.config)
-    out = model(
-        input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
-    )
-    next_position = positions[:, -1] + 1  # (B,)
+    out, cache, mask, next_position = prefill(model, prompts, pad_token_id)  # next_position: (B,)
 
     # Beam state, width W: 1 before level 0 (the root), up to `beams` afterwards.
     width = 1

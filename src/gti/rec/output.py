@@ -2,10 +2,10 @@
 
 import numpy as np
 import torch
-from transformers import DynamicCache, PreTrainedModel
+from transformers import PreTrainedModel
 
 from gti.errors import GtiError
-from gti.rec.beam import left_pad
+from gti.rec.beam import prefill
 from gti.sid.trie import SidTrie
 
 
@@ -64,14 +64,8 @@ def _greedy_validity(
     pad_token_id: int,
 ) -> torch.Tensor:
     """Greedy-decode L tokens from one batch of prompts; (B,) bool, True where they spell a catalog SID."""
-    device = model.device
-    input_ids, mask = left_pad(prompts, pad_token_id, device)  # (B, T), (B, T)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
-    cache = DynamicCache(config=model.config)
-    out = model(
-        input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
-    )
-    next_position = positions[:, -1:] + 1  # (B, 1)
+    out, cache, mask, next_position = prefill(model, prompts, pad_token_id)
+    next_position = next_position[:, None]  # (B, 1)
     valid = torch.ones(len(prompts), dtype=torch.bool)  # (B,)
     nodes = torch.zeros(len(prompts), dtype=torch.long)  # (B,) trie nodes, on the trie's device (CPU)
     for level in range(trie.levels):

@@ -17,6 +17,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
+from gti.lm.padding import left_pad
 from gti.lm.prompts import Sample
 
 
@@ -33,18 +34,12 @@ class Batch:
 
 def collate(samples: Sequence[Sample], pad_id: int) -> Batch:
     """Left-pad prompt+answer sequences and mark the answer targets."""
-    sequences = [s.prompt + s.answer for s in samples]
-    length = max(len(s) for s in sequences)
+    input_ids, attention_mask, position_ids = left_pad([s.prompt + s.answer for s in samples], pad_id)  # (B, T)
     answer_len = max(len(s.answer) for s in samples)
-    input_ids = torch.full((len(samples), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(samples), length), dtype=torch.long)
     answer_mask = torch.zeros((len(samples), answer_len + 1), dtype=torch.bool)
-    for row, (sample, sequence) in enumerate(zip(samples, sequences)):
-        input_ids[row, length - len(sequence):] = torch.tensor(sequence)
-        attention_mask[row, length - len(sequence):] = 1
+    for row, sample in enumerate(samples):
         # logits at the last answer_len+1 positions predict tokens [T-answer_len, T+1); the final one predicts nothing
         answer_mask[row, answer_len - len(sample.answer): answer_len] = True
-    position_ids = (attention_mask.cumsum(1) - 1).clamp(min=0)
     return Batch(input_ids, attention_mask, position_ids, answer_mask, int(attention_mask.sum()))
 
 
