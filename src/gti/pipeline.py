@@ -6,7 +6,7 @@ method gets its own sub-folder with its init, ground, finetune and eval stages.
 
 import json
 import math
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +69,9 @@ class Pipeline:
         data = self.config.data
         return sample_users(load_dataset(data.source, data.format), data.users, data.seed)
 
+    @cache
     def data(self) -> Split:
-        """Stage `data`: load, sample users, leave-one-out split."""
+        """Stage `data`: load, sample users, leave-one-out split (checked and read once per pipeline)."""
         def build(folder: Path) -> dict:
             split = leave_one_out(self.dataset, self.config.data.max_history)
             write_json(folder / "stats.json", self.dataset.stats())
@@ -81,8 +82,9 @@ class Pipeline:
         self.keys["data"] = manifest["key"]
         return split_from_json(read_json(self.run_dir / "data" / "split.json"))
 
+    @cache
     def sids(self) -> SemanticIds:
-        """Stage `sids`: item text -> embeddings -> residual k-means codes -> unique SIDs."""
+        """Stage `sids`: item text -> embeddings -> residual k-means codes -> unique SIDs (read once)."""
         self.data()
         def build(folder: Path) -> dict:
             fields = self.config.data.text_fields
