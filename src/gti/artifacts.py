@@ -66,6 +66,14 @@ def cached_manifest(folder: Path, key: str) -> dict | None:
     return manifest if manifest.get("key") == key else None
 
 
+def work_dir(folder: Path, config: object, inputs: dict[str, str]) -> Path:
+    """Where an unfinished stage keeps checkpoints and logs: `<stage>.checkpoints/<key>/` beside its folder.
+
+    Keyed like the stage, so a changed config never resumes another config's checkpoint.
+    """
+    return folder.parent / f"{folder.name}.checkpoints" / stage_key(config, inputs)
+
+
 def run_stage(
     folder: Path, config: object, inputs: dict[str, str], build: Callable[[Path], dict | None]
 ) -> tuple[dict, bool]:
@@ -85,6 +93,8 @@ def run_stage(
     if manifest is not None:
         return manifest, True
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):  # left by a killed process
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         start = time.perf_counter()

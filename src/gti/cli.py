@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from gti.config import METHODS
 from gti.errors import GtiError
 
 
@@ -133,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         verb.add_argument("--out", help="run folder (default: the config's `out`)")
         verb.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
         if name == "compare":
-            verb.add_argument("--methods", default="mean,gti", help="comma-separated init methods")
+            verb.add_argument("--methods", default="mean,gti",
+                              help=f"comma-separated methods among {', '.join(METHODS)}")
         verb.set_defaults(func=func)
     return parser
 

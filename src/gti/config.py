@@ -15,6 +15,9 @@ from pathlib import Path
 from gti.errors import GtiError
 
 INIT_METHODS = ("mean", "mean-hf", "random", "text", "gti")
+LCREC_METHODS = ("lcrec", "gti+lcrec")
+"""Methods that mix the LC-Rec tasks into fine-tuning: `lcrec` starts from mean init, `gti+lcrec` from grounding."""
+METHODS = INIT_METHODS + LCREC_METHODS
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
     "Can you tell me what item is described as {description}?",
@@ -78,7 +81,7 @@ class InitConfig:
     """How the new token rows start."""
 
     method: str = "mean"
-    """`mean`, `mean-hf`, `random`, `text`, or `gti` (grounding started from `base`)."""
+    """`mean`, `mean-hf`, `random`, `text`, `gti` (grounding started from `base`), `lcrec` or `gti+lcrec`."""
     base: str = "mean"
     """Starting point of `gti`: `mean`, `random` or `text`."""
     seed: int = 0
@@ -101,6 +104,32 @@ class PromptConfig:
     """Grounding questions whose answer is the item's SID; fields {title} and {description}."""
     sid_to_text: list[list[str]] = field(default_factory=lambda: [list(pair) for pair in SID_TO_TEXT])
     """Grounding [question, answer] pairs from {sid} to item text ({title}, {description})."""
+
+
+@dataclass
+class TrainConfig:
+    """How the training loop runs; shared by grounding and fine-tuning."""
+
+    precision: str = "auto"
+    """`auto` (bfloat16 autocast where the hardware has native bf16, else float32), `float32` or `bfloat16`."""
+    grad_accum: int = 1
+    """Split each step's batch into this many micro-batches (same result, less memory)."""
+    group_by_length: bool = True
+    """Batch prompts of similar length together (less padding); batches are still drawn in random order."""
+    checkpoint_every: int = 0
+    """Save a checkpoint (weights, optimizer, RNG) every N steps; an interrupted stage resumes from it (0: off)."""
+    keep_checkpoints: bool = False
+    """Keep the last checkpoint after the stage finishes (otherwise it is deleted)."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files (needs the `tensorboard` package) beside `train_log.jsonl`."""
+    validate_every: int = 0
+    """Fine-tuning: evaluate on the validation split every N steps (0: never)."""
+    validate_users: int = 200
+    """Validation users (the first N in user order)."""
+    monitor: str = "recall@10"
+    """Validation measure for early stopping and for keeping the best weights: a metric name or `loss`."""
+    patience: int = 0
+    """Stop after this many validations without improvement (0: never stop early)."""
 
 
 @dataclass
@@ -141,6 +170,29 @@ class FinetuneConfig:
     """Linear warmup, then linear decay to zero."""
     seed: int = 0
     """Seed of the sample order."""
+    mode: str = "full"
+    """`full` (every parameter trains) or `lora` (adapters on the decoder's linear layers + the new rows, merged)."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA branch's input."""
+
+
+@dataclass
+class LcrecConfig:
+    """LC-Rec auxiliary tasks mixed into fine-tuning (methods `lcrec` and `gti+lcrec` only).
+
+    A weight w adds round(w x number of next-item samples) samples of that task.
+    """
+
+    item2index: float = 1.0
+    """Item text -> SID (the `prompts.text_to_sid` templates)."""
+    index2item: float = 1.0
+    """SID -> item text (the `prompts.sid_to_text` pairs)."""
+    fusionseqrec: float = 1.0
+    """History SIDs -> the next item's title."""
 
 
 @dataclass
@@ -172,18 +224,22 @@ class RunConfig:
     prompts: PromptConfig = field(default_factory=PromptConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    lcrec: LcrecConfig = field(default_factory=LcrecConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 _CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
-    ("init", "method"): INIT_METHODS,
+    ("init", "method"): METHODS,
     ("sids", "quantizer"): ("rq-kmeans", "rq-vae"),
     ("sids", "collisions"): ("extra-level", "reassign"),
     ("init", "base"): ("mean", "random", "text"),
     ("prompts", "style"): ("compact", "paper"),
     ("ground", "directions"): ("text2sid", "sid2text", "both"),
     ("finetune", "samples"): ("last", "sliding"),
+    ("train", "precision"): ("auto", "float32", "bfloat16"),
+    ("finetune", "mode"): ("full", "lora"),
 }
 
 
@@ -235,6 +291,8 @@ def validate(config: RunConfig) -> RunConfig:
     positive = [
         ("sids", "levels"), ("sids", "codes"), ("data", "max_history"), ("prompts", "history"),
         ("ground", "batch_size"), ("finetune", "batch_size"), ("eval", "beams"), ("eval", "batch_size"),
+        ("train", "grad_accum"), ("train", "validate_users"),
+        ("finetune", "lora_r"),
     ]
     for section, key in positive:
         if getattr(getattr(config, section), key) < 1:
@@ -252,12 +310,18 @@ def validate(config: RunConfig) -> RunConfig:
         raise GtiError("eval.pool_sizes: every pool size must be at least 1")
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
-    for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps")]:
+    for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
+                         ("train", "checkpoint_every"), ("train", "validate_every"), ("train", "patience")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")
-    for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr")]:
+    for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr"), ("finetune", "lora_alpha")]:
         if getattr(getattr(config, section), key) <= 0:
             raise GtiError(f"{section}.{key}: must be positive")
+    if not 0 <= config.finetune.lora_dropout < 1:
+        raise GtiError("finetune.lora_dropout: must be in [0, 1)")
+    for key in ("item2index", "index2item", "fusionseqrec"):
+        if getattr(config.lcrec, key) < 0:
+            raise GtiError(f"lcrec.{key}: must not be negative")
     return config
 
 

@@ -6,6 +6,7 @@ method gets its own sub-folder with its init, ground, finetune and eval stages.
 
 import json
 import math
+import shutil
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gti.analysis import diagnose, plot_cosine_heatmap, plot_pool_metrics
 from gti.analysis.report import write_report
-from gti.artifacts import MANIFEST, read_json, run_stage, write_json
-from gti.config import INIT_METHODS, RunConfig, load_config, to_dict
+from gti.artifacts import MANIFEST, read_json, run_stage, work_dir, write_json
+from gti.config import LCREC_METHODS, METHODS, RunConfig, load_config, to_dict
 from gti.data import (
     Dataset,
     Split,
@@ -28,6 +29,7 @@ from gti.data import (
     split_from_json,
     split_to_json,
 )
+from gti.device import resolve_precision
 from gti.errors import GtiError
 from gti.lm.backbone import cache_dir, load_backbone
 from gti.lm.prompts import PromptBuilder
@@ -46,7 +48,7 @@ from gti.rec import (
 from gti.sid import SemanticIds, build_sids, format_report, load_codebooks, save_codebooks
 from gti.train.finetune import finetune, seqrec_examples
 from gti.train.grounding import ground
-from gti.train.loop import train
+from gti.train.loop import TrainResult, answer_loss, collate, train
 
 STAGE_NAMES = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
 
@@ -178,14 +180,14 @@ class Pipeline:
         """Stage `gti/ground`: only the new rows train on text<->SID prompts; optionally then all parameters."""
         sids, settings = self.sids(), self.config.ground
 
-        def build(out: Path) -> dict:
+        def build(out: Path, work: Path) -> dict:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             samples = [s for item in sids.item_ids for s in builder.grounding(item, settings.directions)]
             steps = settings.steps if settings.epochs is None else math.ceil(settings.epochs * len(samples) / settings.batch_size)
             result = ground(
                 model, new_ids, samples, steps=steps, lr=settings.lr, batch_size=settings.batch_size,
-                pad_id=tokenizer.pad_token_id, seed=settings.seed,
+                pad_id=tokenizer.pad_token_id, seed=settings.seed, options=self.config.train, workdir=work,
             )
             losses = {"ground": result.losses}
             if settings.unfreeze_steps:
@@ -193,7 +195,7 @@ class Pipeline:
                 unfrozen = train(
                     model, samples, list(model.parameters()), steps=settings.unfreeze_steps, lr=settings.unfreeze_lr,
                     batch_size=settings.batch_size, pad_id=tokenizer.pad_token_id, seed=settings.seed + 1,
-                    description="ground (unfrozen)",
+                    description="ground (unfrozen)", options=self.config.train, workdir=work / "unfrozen",
                 )
                 losses["unfrozen"] = unfrozen.losses
                 self._save_model(model, tokenizer, out / "model")
@@ -201,38 +203,102 @@ class Pipeline:
                 self._save_rows(model, new_ids, out / "new_rows.safetensors")
             self._diagnose(model, tokenizer, new_ids, sids, out)
             write_json(out / "losses.json", losses)
-            return {
-                "samples": len(samples), "tokens_per_second": round(result.tokens_per_second, 1),
-                "final_loss": result.final_loss,
-            }
+            return {"samples": len(samples), **_training_summary(result)}
 
         folder = self.run_dir / "gti" / "ground"
-        config = {"ground": to_dict(settings), "prompts": to_dict(self.config.prompts)}
-        manifest, _ = run_stage(folder, config, {"init": previous[0]}, build)
+        config = {"ground": to_dict(settings), "prompts": to_dict(self.config.prompts), "train": self._train_key(False)}
+        manifest = self._training_stage(folder, config, {"init": previous[0]}, build)
         output = folder / "model" if settings.unfreeze_steps else folder / "new_rows.safetensors"
         return manifest["key"], output
 
     def finetune_stage(self, method: str, previous: tuple[str, Path]) -> tuple[str, Path]:
-        """Stage `<method>/finetune`: every parameter trains on next-item prompts."""
+        """Stage `<method>/finetune`: next-item prompts (plus the LC-Rec tasks for `lcrec` methods), full or LoRA."""
         split, sids = self.data(), self.sids()
+        tasks = self.config.lcrec if method in LCREC_METHODS else None
 
-        def build(out: Path) -> dict:
+        def build(out: Path, work: Path) -> dict:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
             builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
             examples = seqrec_examples(split.train, self.config.finetune.samples, self.config.prompts.history)
-            result = finetune(model, builder, examples, self.config.finetune, tokenizer.pad_token_id)
+            result = finetune(
+                model, builder, examples, self.config.finetune, tokenizer.pad_token_id, tasks=tasks,
+                options=self.config.train, workdir=work, validate=self._validator(builder, tokenizer, split, sids),
+            )
             self._save_model(model, tokenizer, out / "model")
             self._diagnose(model, tokenizer, new_ids, sids, out)
             write_json(out / "losses.json", result.losses)
-            return {
-                "examples": len(examples), "tokens_per_second": round(result.tokens_per_second, 1),
-                "final_loss": result.final_loss,
-            }
+            return {"examples": len(examples), **_training_summary(result)}
 
         folder = self.run_dir / method / "finetune"
-        config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts)}
-        manifest, _ = run_stage(folder, config, {"previous": previous[0]}, build)
+        config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts),
+                  "train": self._train_key(True)}
+        if tasks is not None:
+            config["lcrec"] = to_dict(tasks)
+        manifest = self._training_stage(folder, config, {"previous": previous[0]}, build)
         return manifest["key"], folder / "model"
+
+    def _train_key(self, validation: bool) -> dict:
+        """The [train] settings that change a training stage's result (checkpoints and logs do not)."""
+        options = self.config.train
+        key = {"precision": resolve_precision(options.precision), "grad_accum": options.grad_accum,
+               "group_by_length": options.group_by_length}
+        if validation and options.validate_every:
+            key.update(validate_every=options.validate_every, validate_users=options.validate_users,
+                       monitor=options.monitor, patience=options.patience)
+        return key
+
+    def _training_stage(self, folder: Path, config: dict, inputs: dict, build) -> dict:
+        """`run_stage` for a training stage: `build(out, work)` gets a work folder for checkpoints and logs.
+
+        An interrupted stage resumes from the checkpoint in its work folder; the training log
+        is copied into the stage folder; the work folder goes once the stage is done
+        (unless `train.keep_checkpoints`).
+        """
+        work = work_dir(folder, config, inputs)
+
+        def build_with_work(out: Path) -> dict:
+            summary = build(out, work)
+            for log in ("train_log.jsonl", "tensorboard", "unfrozen/train_log.jsonl"):
+                if (work / log).is_file():
+                    shutil.copy2(work / log, out / log.replace("/", "_"))
+                elif (work / log).is_dir():
+                    shutil.copytree(work / log, out / log)
+            return summary
+
+        manifest, _ = run_stage(folder, config, inputs, build_with_work)
+        if not self.config.train.keep_checkpoints:
+            shutil.rmtree(work.parent, ignore_errors=True)
+        return manifest
+
+    def _validator(self, builder: PromptBuilder, tokenizer, split: Split, sids: SemanticIds):
+        """Validation for fine-tuning: answer loss and, unless monitoring loss, beam-search metrics."""
+        options = self.config.train
+        if not options.validate_every:
+            return None
+        examples = split.valid[: options.validate_users]
+        if not examples:
+            raise GtiError("train.validate_every: the split has no validation examples (users need 3+ items)")
+        prompts = [builder.seqrec(e.history).prompt for e in examples]
+        samples = [builder.seqrec(e.history, e.target) for e in examples]
+
+        def validate(model) -> dict[str, float]:
+            total, count = 0.0, 0
+            for start in range(0, len(samples), self.config.eval.batch_size):
+                chunk = samples[start:start + self.config.eval.batch_size]
+                batch = collate(chunk, tokenizer.pad_token_id).to(model.device)
+                total += float(answer_loss(model, batch, reduction="sum"))
+                count += sum(len(s.answer) for s in chunk)
+            measures = {"loss": total / count}
+            if options.monitor != "loss":
+                result = evaluate(
+                    model, prompts, [sids.row(e.target) for e in examples], sids.trie(), builder.level_ids,
+                    beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+                measures.update(result.metrics)
+            return measures
+
+        return validate
 
     def eval_stage(self, method: str, previous: tuple[str, Path]) -> str:
         """Stage `<method>/eval`: trie-constrained beam search over the test users, ranking metrics."""
@@ -285,15 +351,19 @@ class Pipeline:
         return manifest["key"]
 
     def run_method(self, method: str, until: str = "eval") -> dict:
-        """Stages init, [ground], finetune, eval for one initialization method, stopping after `until`.
+        """Stages init, [ground], finetune, eval for one method, stopping after `until`.
+
+        `lcrec` and `gti+lcrec` share the init (and ground) stages of `mean` and `gti`, so one
+        run folder grounds once for both `gti` and `gti+lcrec`.
 
         Returns:
             {"diagnostics": {stage: ...}, "seconds": {stage: ...}, and once evaluated "metrics" and
             "finetune_final_loss"}, read back from the stage folders.
         """
         folder = self.run_dir / method
-        previous = self.init_stage(method)
-        if method == "gti" and until != "init":
+        base = {"lcrec": "mean", "gti+lcrec": "gti"}.get(method, method)
+        previous = self.init_stage(base)
+        if base == "gti" and until != "init":
             previous = self.ground_stage(previous)
         if until in ("finetune", "eval"):
             previous = self.finetune_stage(method, previous)
@@ -301,10 +371,11 @@ class Pipeline:
             self.eval_stage(method, previous)
         results: dict = {"diagnostics": {}, "seconds": {}}
         for stage in ("init", "ground", "finetune", "eval"):
-            if (folder / stage / MANIFEST).is_file():
-                results["seconds"][stage] = read_json(folder / stage / MANIFEST)["seconds"]
-            if (folder / stage / "diagnostics.json").is_file():
-                results["diagnostics"][STAGE_NAMES[stage]] = read_json(folder / stage / "diagnostics.json")
+            stage_dir = (self.run_dir / base if stage in ("init", "ground") else folder) / stage
+            if (stage_dir / MANIFEST).is_file():
+                results["seconds"][stage] = read_json(stage_dir / MANIFEST)["seconds"]
+            if (stage_dir / "diagnostics.json").is_file():
+                results["diagnostics"][STAGE_NAMES[stage]] = read_json(stage_dir / "diagnostics.json")
         if until == "eval":
             losses = read_json(folder / "finetune" / "losses.json")[-10:]
             results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
@@ -316,6 +387,17 @@ class Pipeline:
             }
             write_json(folder / "metrics.json", results["metrics"])
         return results
+
+
+def _training_summary(result: TrainResult) -> dict:
+    """What a training stage's manifest records about its training."""
+    summary = {"tokens_per_second": round(result.tokens_per_second, 1), "final_loss": result.final_loss,
+               "precision": result.precision}
+    if result.resumed_from is not None:
+        summary["resumed_from_step"] = result.resumed_from
+    if result.validations:
+        summary.update(validations=result.validations, best_step=result.best_step, stopped_early=result.stopped_early)
+    return summary
 
 
 def eval_ranks(method_dir: Path) -> list[int | None]:
@@ -337,15 +419,15 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
 def compare(
     config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False
 ) -> Path:
-    """Run several initialization methods on the same data, SIDs and split; write results.json and plots.
+    """Run several methods on the same data, SIDs and split; write results.json and plots.
 
     Returns:
         The path of `results.json` in the run folder.
     """
     config = load_config(config_path, overrides)
     for method in methods:
-        if method not in INIT_METHODS:
-            raise GtiError(f"--methods: {method!r} is not one of {', '.join(INIT_METHODS)}")
+        if method not in METHODS:
+            raise GtiError(f"--methods: {method!r} is not one of {', '.join(METHODS)}")
     run_dir = open_run_dir(config, out, overwrite)
     pipeline = Pipeline(config, run_dir)
     results = {"config": to_dict(config), "methods": {}}

@@ -25,3 +25,116 @@ def test_answer_loss_matches_a_plain_cross_entropy(tiny_model):
             total += torch.nn.functional.cross_entropy(logits[position - 1], ids[0, position], reduction="sum")
             count += 1
     assert torch.allclose(loss, total / count, atol=1e-5)
+
+
+# --- the loop's options: accumulation, length grouping, checkpoints, logs, validation ---
+
+import json  # noqa: E402
+import random  # noqa: E402
+
+import pytest  # noqa: E402
+from tiny_models import make_tiny_model  # noqa: E402
+
+from gti.config import TrainConfig  # noqa: E402
+from gti.errors import GtiError  # noqa: E402
+from gti.train.loop import epoch_batches, train  # noqa: E402
+
+VOCAB = 80
+
+
+def _samples(n: int = 24, seed: int = 0) -> list[Sample]:
+    rng = random.Random(seed)
+    return [
+        Sample([rng.randrange(4, VOCAB) for _ in range(rng.randrange(2, 12))], [rng.randrange(4, VOCAB) for _ in range(rng.randrange(1, 4))])
+        for _ in range(n)
+    ]
+
+
+def _run(steps=6, options=None, workdir=None, validate=None, on_step=None, seed=0):
+    model = make_tiny_model(VOCAB)
+    result = train(
+        model, _samples(), list(model.parameters()), steps=steps, lr=1e-2, batch_size=8, pad_id=0, seed=seed,
+        warmup_steps=2, options=options or TrainConfig(precision="float32"), workdir=workdir, validate=validate,
+        on_step=on_step,
+    )
+    return model, result
+
+
+def test_gradient_accumulation_gives_the_same_training():
+    plain, plain_result = _run(options=TrainConfig(precision="float32"))
+    split, split_result = _run(options=TrainConfig(precision="float32", grad_accum=4))
+    assert split_result.losses == pytest.approx(plain_result.losses, abs=1e-5)
+    for a, b in zip(plain.parameters(), split.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_length_grouping_covers_each_sample_once_and_pads_less():
+    lengths = [random.Random(i).randrange(1, 200) for i in range(1000)]
+    grouped = epoch_batches(lengths, 10, seed=3, epoch=0, group_by_length=True)
+    plain = epoch_batches(lengths, 10, seed=3, epoch=0, group_by_length=False)
+    for batches in (grouped, plain):
+        flat = [i for batch in batches for i in batch]
+        assert len(flat) == len(set(flat)) == 1000 and all(len(b) == 10 for b in batches)
+
+    def padding(batches):
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+    assert padding(grouped) < padding(plain) / 5
+    assert epoch_batches(lengths, 10, 3, 1, True) != grouped  # every epoch draws anew
+    assert epoch_batches(lengths, 10, 3, 0, True) == grouped  # ... deterministically
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    options = TrainConfig(precision="float32", checkpoint_every=3)
+    whole, whole_result = _run(steps=8, options=options, workdir=tmp_path / "whole")
+
+    def crash(step, loss):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(steps=8, options=options, workdir=tmp_path / "resumed", on_step=crash)
+    assert [p.name for p in (tmp_path / "resumed").glob("step-*")] == ["step-000006"]
+    resumed, resumed_result = _run(steps=8, options=options, workdir=tmp_path / "resumed")
+    assert resumed_result.resumed_from == 6
+    assert resumed_result.losses == whole_result.losses
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(8))  # the lines logged after the checkpoint were replaced
+
+
+def test_a_broken_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "step-000003").mkdir()
+    (tmp_path / "step-000003" / "weights.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(GtiError, match="step-000003: unreadable checkpoint"):
+        _run(options=TrainConfig(precision="float32", checkpoint_every=3), workdir=tmp_path)
+
+
+def test_early_stopping_keeps_the_best_validated_weights():
+    snapshots, scores = {}, iter([0.5, 0.7, 0.6, 0.4, 0.9, 0.9])
+
+    def validate(model):
+        snapshots[len(snapshots) + 1] = [p.detach().clone() for p in model.parameters()]
+        return {"recall@10": next(scores), "loss": 1.0}
+
+    model, result = _run(steps=12, options=TrainConfig(precision="float32", validate_every=2, patience=2), validate=validate)
+    assert [v["step"] for v in result.validations] == [2, 4, 6, 8]
+    assert result.stopped_early and result.best_step == 4 and len(result.losses) == 8
+    for kept, saved in zip(model.parameters(), snapshots[2]):
+        assert torch.equal(kept, saved)
+
+
+def test_an_unknown_monitor_is_named():
+    with pytest.raises(GtiError, match="'ndcg@5' is not a validation measure"):
+        _run(options=TrainConfig(precision="float32", validate_every=2, monitor="ndcg@5"), validate=lambda m: {"loss": 1.0})
+
+
+def test_a_batch_too_small_to_split_is_refused():
+    with pytest.raises(GtiError, match="cannot be split"):
+        _run(options=TrainConfig(precision="float32", grad_accum=16))
+
+
+def test_bfloat16_training_runs_and_reports_its_precision():
+    _, result = _run(steps=3, options=TrainConfig(precision="bfloat16"))
+    assert result.precision == "bfloat16" and len(result.losses) == 3 and all(l > 0 for l in result.losses)

@@ -15,9 +15,21 @@ from gti.rec.beam import level_token_ids
 from gti.sid import SemanticIds
 
 SEQREC = {
-    "paper": "The user has interacted with items {history} in chronological order. Can you predict the next item?",
-    "compact": "History: {history} Next:",
+    "paper": (
+        "The user has interacted with items {history} in chronological order. Can you predict the next item?",
+        "Here is the user's history, oldest first: {history}. Which item will the user choose next?",
+        "Given the items {history} the user engaged with, in that order, recommend the next item.",
+        "A user interacted with {history}, one after another. What item comes next?",
+    ),
+    "compact": ("History: {history} Next:",),
 }
+"""Next-item phrasings per style; training draws one per example, evaluation uses the first."""
+FUSIONSEQREC = {
+    "paper": "The user has interacted with items {history} in chronological order. "
+             "What is the title of the item the user will interact with next?",
+    "compact": "History: {history} Next title:",
+}
+"""LC-Rec's history -> next item's title task (SIDs in, text out)."""
 DESCRIPTION_FALLBACK_FIELDS = ("categories", "brand")
 
 
@@ -74,28 +86,72 @@ class PromptBuilder:
         )
         return {"title": self._text(item.title), "description": self._text(description)}
 
-    def seqrec(self, history: list[str] | tuple[str, ...], target: str | None = None) -> Sample:
-        """Next-item prediction: the last `history` items' SIDs -> the target's SID."""
+    @property
+    def seqrec_phrasings(self) -> int:
+        """How many next-item phrasings the prompt style has."""
+        return len(SEQREC[self.config.style])
+
+    def _history(self, history: list[str] | tuple[str, ...]) -> str:
         sep = ", " if self.config.style == "paper" else ""
-        shown = sep.join(self.sids.tokens(item) for item in history[-self.config.history:])
-        prompt = self._prompt(SEQREC[self.config.style].format(history=shown))
+        return sep.join(self.sids.tokens(item) for item in history[-self.config.history:])
+
+    def seqrec(self, history: list[str] | tuple[str, ...], target: str | None = None, phrasing: int = 0) -> Sample:
+        """Next-item prediction: the last `history` items' SIDs -> the target's SID.
+
+        `phrasing` picks one of the style's phrasings (modulo their number); evaluation uses 0.
+        """
+        template = SEQREC[self.config.style][phrasing % self.seqrec_phrasings]
+        prompt = self._prompt(template.format(history=self._history(history)))
         return Sample(prompt, self.sid_ids(target) if target is not None else [])
+
+    def fusionseqrec(self, history: list[str] | tuple[str, ...], target: str) -> Sample | None:
+        """LC-Rec's fused task: the history's SIDs -> the next item's title (None without a title)."""
+        title = self.fields(target)["title"]
+        if not title:
+            return None
+        prompt = self._prompt(FUSIONSEQREC[self.config.style].format(history=self._history(history)))
+        return Sample(prompt, self._answer_text(title))
+
+    def item2index(self, item_id: str, phrasing: int = 0) -> Sample | None:
+        """Item text -> its SID, with the `phrasing`-th usable `text_to_sid` template (cyclically).
+
+        Returns None when no template's fields are present.
+        """
+        fields = self.fields(item_id)
+        templates = [t for t in self.config.text_to_sid if _usable(t, fields)]
+        if not templates:
+            return None
+        return Sample(self._prompt(templates[phrasing % len(templates)].format(**fields)), self.sid_ids(item_id))
+
+    def index2item(self, item_id: str, phrasing: int = 0) -> Sample | None:
+        """SID -> item text, with the `phrasing`-th usable `sid_to_text` pair (cyclically).
+
+        Returns None when no answer template's fields are present.
+        """
+        fields = self.fields(item_id)
+        pairs = [(q, a) for q, a in self.config.sid_to_text if _usable(a, fields)]
+        if not pairs:
+            return None
+        question, answer = pairs[phrasing % len(pairs)]
+        prompt = self._prompt(question.format(sid=self.sids.tokens(item_id)))
+        return Sample(prompt, self._answer_text(answer.format(**fields)))
 
     def grounding(self, item_id: str, directions: str) -> list[Sample]:
         """Every text->SID and/or SID->text sample for one item (templates needing a missing field are skipped)."""
         fields = self.fields(item_id)
-
-        def usable(template: str) -> bool:
-            return all(fields[key] for key in ("title", "description") if "{" + key + "}" in template)
-
         samples = []
         if directions in ("text2sid", "both"):
             for template in self.config.text_to_sid:
-                if usable(template):
+                if _usable(template, fields):
                     samples.append(Sample(self._prompt(template.format(**fields)), self.sid_ids(item_id)))
         if directions in ("sid2text", "both"):
             sid = self.sids.tokens(item_id)
             for question, answer in self.config.sid_to_text:
-                if usable(answer):
+                if _usable(answer, fields):
                     samples.append(Sample(self._prompt(question.format(sid=sid)), self._answer_text(answer.format(**fields))))
         return samples
+
+
+def _usable(template: str, fields: dict[str, str]) -> bool:
+    """Whether every item field the template names is non-empty."""
+    return all(fields[key] for key in ("title", "description") if "{" + key + "}" in template)

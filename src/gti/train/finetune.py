@@ -1,13 +1,27 @@
-"""Supervised fine-tuning on next-item prediction (full mode: every parameter trains)."""
+"""Supervised fine-tuning on next-item prediction, in one of two modes.
 
-from collections.abc import Sequence
+`full`: every parameter trains. `lora`: LoRA adapters on every linear layer of the decoder
+layers (attention and MLP projections) plus the new SID embedding rows; old rows get a
+zero gradient and AdamW has no weight decay, so they stay bit-identical (with tied
+embeddings the same rows serve input and output). The adapters are merged afterwards, so
+the model is a plain transformers model again.
+"""
 
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
 from transformers import PreTrainedModel
 
-from gti.config import FinetuneConfig
+from gti.config import FinetuneConfig, LcrecConfig, TrainConfig
 from gti.data import Example
+from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder, Sample
+from gti.lm.vocab import embedding_matrices
 from gti.train.loop import TrainResult, train
+from gti.train.tasks import lcrec_samples, seqrec_samples
 
 
 def seqrec_examples(train_sequences: dict[str, list[str]], samples: str, max_history: int) -> list[Example]:
@@ -27,14 +41,93 @@ def seqrec_examples(train_sequences: dict[str, list[str]], samples: str, max_his
     return examples
 
 
-def finetune(
-    model: PreTrainedModel, builder: PromptBuilder, examples: Sequence[Example], config: FinetuneConfig, pad_id: int
+def lora_target_modules(model: PreTrainedModel) -> list[str]:
+    """Names of every `nn.Linear` inside the model's layer stacks (never the LM head or embeddings)."""
+    output = model.get_output_embeddings()
+    names = set()
+    for stack_name, stack in model.named_modules():
+        if isinstance(stack, torch.nn.ModuleList):
+            for name, module in stack.named_modules(prefix=stack_name):
+                if isinstance(module, torch.nn.Linear) and module is not output:
+                    names.add(name)
+    return sorted(names)
+
+
+def _train_lora(
+    model: PreTrainedModel, samples: list[Sample], new_ids: torch.Tensor, config: FinetuneConfig, options: dict
 ) -> TrainResult:
-    """Fine-tune every parameter on next-item prompts built from `examples`."""
-    samples: list[Sample] = [builder.seqrec(e.history, e.target) for e in examples]
-    model.requires_grad_(True)
-    return train(
-        model, samples, [p for p in model.parameters() if p.requires_grad],
-        steps=config.steps, lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
-        seed=config.seed, warmup_steps=config.warmup_steps, description="finetune",
+    """Train LoRA adapters and the rows `new_ids`, then merge the adapters into `model` in place."""
+    targets = lora_target_modules(model)
+    if not targets:
+        raise GtiError(f"finetune.mode=lora: no linear layers found in {type(model).__name__}'s layer stacks")
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
+        task_type="CAUSAL_LM",
     )
+    with warnings.catch_warnings():
+        # peft 0.21 reads an attribute that transformers 5 deprecates; nothing for us to act on
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        peft_model = get_peft_model(model, lora)  # freezes every base parameter
+    matrices = embedding_matrices(model)
+    row_mask = torch.zeros(matrices[0].shape[0], 1, dtype=matrices[0].dtype)
+    row_mask[new_ids] = 1.0
+    handles = []
+    for weight in matrices:
+        weight.requires_grad_(True)
+        handles.append(weight.register_hook(lambda grad: grad * row_mask.to(grad.device)))
+    try:
+        result = train(peft_model, samples, [p for p in peft_model.parameters() if p.requires_grad], **options)
+    except BaseException:
+        peft_model.unload()  # hand the model back without adapters
+        raise
+    else:
+        peft_model.merge_and_unload()  # merges into the same modules: `model` is updated in place
+    finally:
+        for handle in handles:
+            handle.remove()
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(flags[name])
+    return result
+
+
+def finetune(
+    model: PreTrainedModel,
+    builder: PromptBuilder,
+    examples: Sequence[Example],
+    config: FinetuneConfig,
+    pad_id: int,
+    *,
+    tasks: LcrecConfig | None = None,
+    options: TrainConfig | None = None,
+    workdir: Path | None = None,
+    validate: Callable[[PreTrainedModel], dict[str, float]] | None = None,
+) -> TrainResult:
+    """Fine-tune `model` in place on next-item prompts built from `examples`.
+
+    Args:
+        model: the extended causal LM. In `lora` mode the adapters are merged into it
+            afterwards, so it stays a plain transformers model (save it with `save_pretrained`).
+        builder: prompts over the extended tokenizer; its SID tokens are the rows `lora` mode trains.
+        examples: next-item examples; each gets one of the style's phrasings, drawn with `config.seed`.
+        config: steps, learning rate, batch size, seed, warmup, `mode` (`full` or `lora`) and
+            `lora_r`, `lora_alpha`, `lora_dropout`.
+        pad_id: the padding token id.
+        tasks: LC-Rec task weights; when given, item2index, index2item and fusionseqrec samples
+            (round(weight x len(examples)) each) are mixed into the next-item samples.
+        options, workdir, validate: the loop's precision, accumulation, checkpoints, logs and
+            validation with early stopping (see `gti.train.loop.train`).
+    """
+    samples = seqrec_samples(builder, examples, config.seed)
+    if tasks is not None:
+        for extra in lcrec_samples(builder, examples, tasks, len(samples), config.seed).values():
+            samples += extra
+    options = dict(
+        steps=config.steps, lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
+        seed=config.seed, warmup_steps=config.warmup_steps, description=f"finetune ({config.mode})",
+        options=options, workdir=workdir, validate=validate,
+    )
+    if config.mode == "lora":
+        return _train_lora(model, samples, torch.cat(builder.level_ids), config, options)
+    model.requires_grad_(True)
+    return train(model, samples, [p for p in model.parameters() if p.requires_grad], **options)

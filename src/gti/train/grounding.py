@@ -7,10 +7,12 @@ input and output; untied, the new output rows train as well.
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from gti.config import TrainConfig
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
 from gti.lm.vocab import embedding_matrices
@@ -27,8 +29,13 @@ def ground(
     batch_size: int,
     pad_id: int,
     seed: int = 0,
+    options: TrainConfig | None = None,
+    workdir: Path | None = None,
 ) -> TrainResult:
-    """Train the rows `new_ids` of the embedding matrices on `samples`; nothing else changes."""
+    """Train the rows `new_ids` of the embedding matrices on `samples`; nothing else changes.
+
+    `options` and `workdir` are the loop's (precision, accumulation, checkpoints, logs); see `train`.
+    """
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
     model.requires_grad_(False)
     matrices = embedding_matrices(model)
@@ -41,7 +48,7 @@ def ground(
     try:
         return train(
             model, samples, matrices, steps=steps, lr=lr, batch_size=batch_size,
-            pad_id=pad_id, seed=seed, description="ground",
+            pad_id=pad_id, seed=seed, description="ground", options=options, workdir=workdir,
         )
     finally:
         for handle in handles:

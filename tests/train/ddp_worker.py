@@ -1,0 +1,41 @@
+"""Run by test_distributed.py, alone or under torchrun: a few training steps on a tiny model.
+
+Writes the losses and the final parameters (safetensors) of rank 0 to the folder given as argv[1].
+"""
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from tiny_models import make_tiny_model
+
+from gti.config import TrainConfig
+from gti.lm.prompts import Sample
+from gti.train.loop import train
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    grad_accum = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    rng = random.Random(0)
+    samples = [
+        Sample([rng.randrange(4, 80) for _ in range(rng.randrange(2, 12))], [rng.randrange(4, 80) for _ in range(rng.randrange(1, 4))])
+        for _ in range(32)
+    ]
+    model = make_tiny_model(80)
+    result = train(
+        model, samples, list(model.parameters()), steps=4, lr=1e-2, batch_size=8, pad_id=0, seed=0,
+        options=TrainConfig(precision="float32", grad_accum=grad_accum),
+    )
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "losses.json").write_text(json.dumps(result.losses))
+    save_file({name: p.detach().contiguous() for name, p in model.named_parameters()}, out / "params.safetensors")
+
+
+if __name__ == "__main__":
+    main()
