@@ -148,3 +148,19 @@ def test_unfrozen_phase_saves_a_whole_model(tiny_dataset, tiny_model_dir, tmp_pa
     losses = json.loads((out / "gti/ground/losses.json").read_text())
     assert len(losses["ground"]) == 2 and len(losses["unfrozen"]) == 2
     assert (out / "gti/eval/metrics.json").is_file()
+
+
+def test_validation_early_stopping_and_training_logs(tiny_dataset, tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    args = run_args(tiny_dataset, tiny_model_dir, out, "finetune.steps=12", "train.validate_every=2",
+                    "train.patience=1", "train.monitor=loss", "train.grad_accum=2", "train.checkpoint_every=3")
+    assert main(["run", *args]) == 0
+    manifest = json.loads((out / "mean" / "finetune" / "manifest.json").read_text())
+    validations = manifest["validations"]
+    assert validations and all("loss" in v for v in validations)
+    best = min(validations, key=lambda v: v["loss"])
+    assert manifest["best_step"] == best["step"]
+    assert manifest["stopped_early"] == (validations[-1]["step"] < 12)
+    log = [json.loads(line) for line in (out / "mean" / "finetune" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == list(range(validations[-1]["step"]))
+    assert not (out / "mean" / "finetune.checkpoints").exists()  # removed once the stage is done

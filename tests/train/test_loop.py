@@ -138,3 +138,10 @@ def test_a_batch_too_small_to_split_is_refused():
 def test_bfloat16_training_runs_and_reports_its_precision():
     _, result = _run(steps=3, options=TrainConfig(precision="bfloat16"))
     assert result.precision == "bfloat16" and len(result.losses) == 3 and all(l > 0 for l in result.losses)
+
+
+def test_tensorboard_event_files_are_written(tmp_path):
+    pytest.importorskip("tensorboard")
+    _run(steps=3, options=TrainConfig(precision="float32", tensorboard=True), workdir=tmp_path)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 3

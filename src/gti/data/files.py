@@ -3,6 +3,7 @@
 import gzip
 import json
 import math
+import zlib
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -40,7 +41,10 @@ def find_pair(folder: Path, first_suffix: str, second_suffix: str) -> tuple[Path
     Raises:
         GtiError: several stems have both files.
     """
-    names = [path.name.removesuffix(".gz") for path in folder.iterdir()]
+    try:
+        names = [path.name.removesuffix(".gz") for path in folder.iterdir()]
+    except OSError as error:
+        raise GtiError(f"{folder}: cannot list the folder: {error.strerror or error}") from error
     stems = sorted({name.removesuffix(first_suffix) for name in names if name.endswith(first_suffix)})
     pairs = []
     for stem in stems:
@@ -54,24 +58,60 @@ def find_pair(folder: Path, first_suffix: str, second_suffix: str) -> tuple[Path
     return pairs[0] if pairs else None
 
 
-def _open(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
+def shown(value: object, limit: int = 40) -> str:
+    """`repr(value)`, cut to about `limit` characters so an error message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path) if path.suffix == ".gz" else path.open("rb")
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield `(line_number, line)` pairs, numbered from 1, without the line ending.
 
+    A byte order mark at the start of the file is dropped.
+
     Raises:
-        GtiError: the file is not readable UTF-8 text (or, for `.gz`, not valid gzip).
+        GtiError: the file cannot be read, is not UTF-8 text, or (for `.gz`) is not valid gzip.
     """
+    number = 0
     try:
         with _open(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\r\n")
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise GtiError(f"{path}: cannot read as UTF-8 text: {error}") from error
+            # Bytes decoded line by line, so an encoding error names its own line.
+            for number, raw in enumerate(handle, start=1):
+                line = raw.decode("utf-8").rstrip("\r\n")
+                yield number, line.removeprefix("\ufeff") if number == 1 else line
+    except UnicodeDecodeError as error:
+        raise GtiError(f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start + 1})") from error
+    except (OSError, EOFError, zlib.error) as error:
+        # BadGzipFile is an OSError; a damaged deflate stream raises zlib.error, a cut one EOFError.
+        kind = "gzip file" if path.suffix == ".gz" else "file"
+        raise GtiError(f"{path}: cannot read this {kind}: {error or type(error).__name__}") from error
+
+
+def _loads(text: str, where: str, line_offset: bool) -> Any:
+    """`json.loads`, every failure as a GtiError; `line_offset` names the line within `text`."""
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json.loads alone keeps the last of two equal keys, silently dropping data.
+        record: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in record:
+                raise GtiError(f"{where}: invalid JSON: key {shown(key)} appears twice in one object")
+            record[key] = value
+        return record
+
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as error:
+        at = f":{error.lineno}" if line_offset else ""
+        raise GtiError(f"{where}{at}: invalid JSON: {error.msg} (column {error.colno})") from error
+    except RecursionError:
+        raise GtiError(f"{where}: invalid JSON: nested too deeply") from None
+    except ValueError as error:  # an integer beyond int()'s digit limit
+        raise GtiError(f"{where}: invalid JSON: a number too long to read") from error
 
 
 def read_json(path: Path) -> Any:
@@ -80,11 +120,7 @@ def read_json(path: Path) -> Any:
     Raises:
         GtiError: the file is unreadable or not valid JSON (naming the line).
     """
-    text = "\n".join(line for _, line in read_lines(path))
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise GtiError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from error
+    return _loads("\n".join(line for _, line in read_lines(path)), str(path), line_offset=True)
 
 
 def parse_json_line(line: str, where: str) -> dict:
@@ -97,10 +133,7 @@ def parse_json_line(line: str, where: str) -> dict:
     Raises:
         GtiError: the line is not valid JSON or not an object.
     """
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise GtiError(f"{where}: invalid JSON: {error.msg} (column {error.colno})") from error
+    record = _loads(line, where, line_offset=False)
     if not isinstance(record, dict):
         raise GtiError(f"{where}: expected a JSON object, got {type(record).__name__}")
     return record
@@ -147,7 +180,7 @@ def parse_timestamp(value: str, path: Path, number: int) -> float | None:
     except ValueError:
         timestamp = math.nan
     if not math.isfinite(timestamp):
-        raise GtiError(f"{path}:{number}: expected a numeric timestamp, got {value[:40]!r}")
+        raise GtiError(f"{path}:{number}: expected a numeric timestamp, got {shown(value)}")
     return timestamp
 
 

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from gti.data.dataset import Dataset, Item
-from gti.data.files import find_pair, read_json, text_field
+from gti.data.files import find_pair, read_json, shown, text_field
 from gti.errors import GtiError
 
 EXPECTED_FILES = "<name>.inter.json[.gz] + <name>.item.json[.gz]"
@@ -46,7 +46,9 @@ def _load_items(path: Path) -> dict[str, Item]:
         raise GtiError(f"{path}: expected a JSON object mapping item index to item fields")
     items = {}
     for item_id, record in records.items():
-        where = f"{path}: item {item_id!r}"
+        where = f"{path}: item {shown(item_id)}"
+        if not item_id:
+            raise GtiError(f"{path}: an item has the empty index \"\"")
         if not isinstance(record, dict):
             raise GtiError(f"{where}: expected a JSON object, got {type(record).__name__}")
         categories = _CATEGORY_SEPARATOR.split(text_field(record, "categories", where))
@@ -66,7 +68,7 @@ def _load_sequences(path: Path, items: dict[str, Item]) -> dict[str, list[str]]:
         raise GtiError(f"{path}: expected a JSON object mapping user index to a list of item indices")
     sequences = {}
     for user_id, indices in records.items():
-        where = f"{path}: user {user_id!r}"
+        where = f"{path}: user {shown(user_id)}"
         if not isinstance(indices, list):
             raise GtiError(f"{where}: expected a list of item indices, got {type(indices).__name__}")
         sequence = []
@@ -75,7 +77,7 @@ def _load_sequences(path: Path, items: dict[str, Item]) -> dict[str, list[str]]:
                 kind = type(index).__name__
                 raise GtiError(f"{where}, position {position}: expected an item index, got {kind}")
             if str(index) not in items:
-                raise GtiError(f"{where}, position {position}: unknown item id '{index}'")
+                raise GtiError(f"{where}, position {position}: unknown item id {shown(str(index))}")
             sequence.append(str(index))
         sequences[user_id] = sequence
     return sequences

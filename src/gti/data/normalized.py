@@ -10,6 +10,7 @@ from gti.data.files import (
     parse_json_line,
     parse_timestamp,
     read_lines,
+    shown,
     text_field,
 )
 from gti.errors import GtiError
@@ -61,8 +62,10 @@ def _load_items(path: Path) -> dict[str, Item]:
             categories=_categories(record, where),
             brand=text_field(record, "brand", where),
         )
+        if not item.item_id:
+            raise GtiError(f"{where}: empty item_id")
         if item.item_id in items:
-            raise GtiError(f"{where}: duplicate item id {item.item_id!r}")
+            raise GtiError(f"{where}: duplicate item id {shown(item.item_id)}")
         items[item.item_id] = item
     return items
 
@@ -100,5 +103,5 @@ def _read_interactions(
         if not user_id or not item_id:
             raise GtiError(f"{path}:{number}: empty {'user_id' if not user_id else 'item_id'}")
         if item_id not in items:
-            raise GtiError(f"{path}:{number}: unknown item id {item_id!r}")
+            raise GtiError(f"{path}:{number}: unknown item id {shown(item_id)}")
         yield user_id, item_id, parse_timestamp(timestamp, path, number)

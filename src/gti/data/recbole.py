@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gti.data.dataset import Dataset, Item
-from gti.data.files import chronological, find_pair, parse_timestamp, read_lines
+from gti.data.files import chronological, find_pair, parse_timestamp, read_lines, shown
 from gti.errors import GtiError
 
 EXPECTED_FILES = "<name>.inter[.gz] + <name>.item[.gz]"
@@ -81,7 +81,7 @@ def _load_items(path: Path) -> dict[str, Item]:
         if not item_id:
             raise GtiError(f"{where}: empty item_id")
         if item_id in items:
-            raise GtiError(f"{where}: duplicate item id {item_id!r}")
+            raise GtiError(f"{where}: duplicate item id {shown(item_id)}")
         categories: tuple[str, ...] = ()
         if category_column is not None:
             value = fields[category_column]
@@ -110,7 +110,7 @@ def _read_interactions(
         if not user_id or not item_id:
             raise GtiError(f"{path}:{number}: empty {'user_id' if not user_id else 'item_id'}")
         if item_id not in items:
-            raise GtiError(f"{path}:{number}: unknown item id {item_id!r}")
+            raise GtiError(f"{path}:{number}: unknown item id {shown(item_id)}")
         timestamp = parse_timestamp(fields[time_column], path, number) if time_column is not None else None
         yield user_id, item_id, timestamp
 
@@ -126,9 +126,9 @@ def _read_table(path: Path) -> tuple[list[tuple[str, str]], Iterator[tuple[int, 
         name, _, kind = field.partition(":")
         if not name or kind not in _TYPES:
             types = ", ".join(_TYPES)
-            raise GtiError(f"{path}:1: header field {field[:40]!r}: expected name:type, type one of {types}")
+            raise GtiError(f"{path}:1: header field {shown(field)}: expected name:type, type one of {types}")
         if any(name == seen for seen, _ in columns):
-            raise GtiError(f"{path}:1: header field {name!r} appears twice")
+            raise GtiError(f"{path}:1: header field {shown(name)} appears twice")
         columns.append((name, kind))
 
     def rows() -> Iterator[tuple[int, list[str]]]:

@@ -52,6 +52,27 @@ def resolve_model_path(name: str) -> str:
     return str(_smollm2_folder()) if name == SMOLLM2 else name
 
 
+# Weight files that torch reads with pickle, which can run code hidden in the file.
+_PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt")
+
+
+def _refuse_pickle_only(folder: Path, name: str) -> None:
+    """Refuse a local model folder whose only weights are pickle files, before anything reads them.
+
+    Raises:
+        GtiError: `folder` has no `*.safetensors` file but has pickle weights.
+    """
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted({path.name for pattern in _PICKLE_WEIGHTS for path in folder.glob(pattern)})
+    if pickles:
+        shown = ", ".join(pickles[:3]) + (", ..." if len(pickles) > 3 else "")
+        raise GtiError(
+            f"model {name!r}: {folder} holds only pickle weights ({shown}); gti loads safetensors only: "
+            "convert it where you trust the file (load it, then save_pretrained, which writes model.safetensors)"
+        )
+
+
 def load_backbone(
     name: str, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -64,8 +85,12 @@ def load_backbone(
 
     Returns:
         The model in eval mode and its tokenizer, with a pad token set.
+
+    Raises:
+        GtiError: a local folder holds only pickle weights, or the model cannot be loaded.
     """
     path = resolve_model_path(name)
+    _refuse_pickle_only(Path(path), name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(

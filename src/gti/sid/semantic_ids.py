@@ -10,14 +10,14 @@ import numpy as np
 
 from gti.errors import GtiError
 from gti.sid import codec
-from gti.sid.encoder import DEFAULT_ENCODER, encode_texts
-from gti.sid.quantize import disambiguate, reassign_collisions, rq_kmeans
+from gti.sid.encoder import DEFAULT_ENCODER, encode_texts, resolve_precision
+from gti.sid.quantize import BALANCE_SLACK, code_capacity, disambiguate, reassign_collisions, rq_kmeans
 from gti.sid.report import semantic_check, sid_report
 from gti.sid.rqvae import rq_vae
 from gti.sid.trie import SidTrie
 
 SIDS_FILE = "sids.json"
-QUANTIZERS = ("rq-kmeans", "rq-vae")
+QUANTIZERS = ("rq-kmeans", "rq-kmeans-balanced", "rq-vae")
 COLLISION_STRATEGIES = ("extra-level", "reassign")
 
 
@@ -100,9 +100,20 @@ class SemanticIds:
         if not path.is_file():
             raise GtiError(f"semantic id file {path} does not exist; build the semantic ids first")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise GtiError(f"semantic id file {path} is not valid JSON: {error}") from error
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            problem = f"{error.reason} at byte {error.start + 1}"
+            raise GtiError(f"semantic id file {path} is not UTF-8 text: {problem}") from None
+        except OSError as error:
+            raise GtiError(f"semantic id file {path} cannot be read: {error.strerror or error}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise GtiError(f"semantic id file {path} is not valid JSON: {error}") from None
+        except RecursionError:
+            raise GtiError(f"semantic id file {path} is not valid JSON: nested too deeply") from None
+        except ValueError:  # an integer beyond int()'s digit limit
+            raise GtiError(f"semantic id file {path} is not valid JSON: a number too long to read") from None
         problem = _check(data)
         if problem:
             raise GtiError(f"semantic id file {path} is malformed: {problem}; rebuild the semantic ids")
@@ -113,20 +124,29 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _shown(value, limit: int = 40) -> str:
+    """`repr(value)` cut to about `limit` characters, so a message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _check(data) -> str:
     """What is wrong with the parsed contents of a sids.json file, or "" when nothing is."""
     if not isinstance(data, dict) or set(data) != {"codebook_sizes", "sids"}:
         return 'expected an object with exactly the keys "codebook_sizes" and "sids"'
     sizes, sids = data["codebook_sizes"], data["sids"]
-    if not isinstance(sizes, list) or not sizes or not all(_is_int(size) and size >= 1 for size in sizes):
-        return '"codebook_sizes" must be a non-empty list of positive integers'
+    # Codes are stored as int64, so a size beyond 2**63 could hold codes numpy cannot.
+    if not isinstance(sizes, list) or not sizes or not all(_is_int(size) and 1 <= size < 2**63 for size in sizes):
+        return '"codebook_sizes" must be a non-empty list of positive integers below 2**63'
+    if len(sizes) > len(codec.LEVEL_LETTERS):
+        return f'"codebook_sizes" has {len(sizes)} levels; semantic id tokens name at most {len(codec.LEVEL_LETTERS)}'
     if not isinstance(sids, dict) or not sids:
         return '"sids" must be a non-empty object from item id to a list of codes'
     for item_id, sid in sids.items():
         if not isinstance(sid, list) or len(sid) != len(sizes) or not all(_is_int(code) for code in sid):
-            return f"item {item_id!r} should have a list of {len(sizes)} integer codes, got {sid!r}"
+            return f"item {_shown(item_id)} should have a list of {len(sizes)} integer codes, got {_shown(sid)}"
         if any(not 0 <= code < size for code, size in zip(sid, sizes)):
-            return f"item {item_id!r} has codes {sid} outside the codebook sizes {sizes}"
+            return f"item {_shown(item_id)} has codes {_shown(sid)} outside the codebook sizes {_shown(sizes)}"
     if len({tuple(sid) for sid in sids.values()}) != len(sids):
         return "two items share one semantic id"
     return ""
@@ -142,6 +162,7 @@ def build_sids(
     quantizer: str = "rq-kmeans",
     collisions: str = "extra-level",
     categories: dict[str, str] | None = None,
+    precision: str = "auto",
 ) -> tuple[SemanticIds, dict, list[np.ndarray]]:
     """Give every item a unique semantic id from its text: encode, quantize, resolve collisions.
 
@@ -158,11 +179,13 @@ def build_sids(
         seed: seed of the quantizer and of the semantic check's random baseline.
         encoder: sentence encoder name or folder (see `encode_texts`).
         cache_dir: where embeddings are cached between runs.
-        quantizer: "rq-kmeans" (codebooks in the embedding space) or "rq-vae" (`rq_vae` with
-            its defaults; codebooks in its latent space).
+        quantizer: "rq-kmeans" (codebooks in the embedding space), "rq-kmeans-balanced"
+            (the same with at most ceil(N / K * BALANCE_SLACK) items per code on every level)
+            or "rq-vae" (`rq_vae` with its defaults; codebooks in its latent space).
         collisions: "extra-level" or "reassign".
         categories: item id -> top-level category; adds `semantic_check` to the report
             over the items that have one.
+        precision: the encoder's precision, "auto", "float32" or "bfloat16" (see `encode_texts`).
 
     Returns:
         The semantic ids, the quality report and the L codebooks. The report is
@@ -170,11 +193,12 @@ def build_sids(
         rq-vae its relative_reconstruction_error is measured in the embedding space,
         through the decoder) plus quantizer, collisions, reassigned_items (items whose
         quantizer codes changed), sid_levels (codes per id), duplicate_texts (items whose
-        text repeats an earlier item's text) and, given categories, semantic_check.
+        text repeats an earlier item's text), encoder_precision (the one used), for
+        rq-kmeans-balanced code_capacity and, given categories, semantic_check.
 
     Raises:
-        GtiError: unknown quantizer or collision strategy, no items, empty item texts,
-            or fewer items than codes.
+        GtiError: unknown quantizer, collision strategy or precision, no items, empty
+            item texts, or fewer items than codes.
     """
     if quantizer not in QUANTIZERS:
         raise GtiError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
@@ -185,12 +209,16 @@ def build_sids(
     empty = [item_id for item_id, text in texts.items() if not text.strip()]
     if empty:
         raise GtiError(f"{len(empty)} items have empty text (first: {empty[0]!r}); give every item a title or text")
+    used_precision = resolve_precision(precision)
     item_ids = list(texts)
     start = time.perf_counter()
-    x = encode_texts([texts[item_id] for item_id in item_ids], model=encoder, cache_dir=cache_dir)  # (N, D)
+    x = encode_texts(
+        [texts[item_id] for item_id in item_ids], model=encoder, cache_dir=cache_dir, precision=used_precision
+    )  # (N, D)
     encoded = time.perf_counter()
-    if quantizer == "rq-kmeans":
-        codes_before, codebooks = rq_kmeans(x, levels, codes, seed=seed)  # (N, L)
+    if quantizer in ("rq-kmeans", "rq-kmeans-balanced"):
+        slack = BALANCE_SLACK if quantizer == "rq-kmeans-balanced" else None
+        codes_before, codebooks = rq_kmeans(x, levels, codes, seed=seed, slack=slack)  # (N, L)
         space, reconstruction = x, None
     else:
         trained = rq_vae(x, levels, codes, seed=seed)
@@ -212,6 +240,9 @@ def build_sids(
     report["reassigned_items"] = int((sid_codes[:, :levels] != codes_before).any(1).sum())
     report["sid_levels"] = len(sizes)
     report["duplicate_texts"] = len(item_ids) - len(set(texts.values()))
+    report["encoder_precision"] = used_precision
+    if quantizer == "rq-kmeans-balanced":
+        report["code_capacity"] = code_capacity(len(item_ids), codes, BALANCE_SLACK)
     if categories is not None:
         rows = [row for row, item_id in enumerate(item_ids) if item_id in categories]
         report["semantic_check"] = semantic_check(
