@@ -17,6 +17,8 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from gti.distributed import is_main, wait
+
 MANIFEST = "manifest.json"
 _VERSIONED = ("gti", "torch", "transformers", "accelerate", "peft", "sentence-transformers", "numpy")
 
@@ -75,7 +77,7 @@ def work_dir(folder: Path, config: object, inputs: dict[str, str]) -> Path:
 
 
 def run_stage(
-    folder: Path, config: object, inputs: dict[str, str], build: Callable[[Path], dict | None]
+    folder: Path, config: object, inputs: dict[str, str], build: Callable[[Path], dict | None], collective: bool = False
 ) -> tuple[dict, bool]:
     """Run `build(temporary_folder)` unless `folder` already holds this stage's result.
 
@@ -84,30 +86,38 @@ def run_stage(
         config: the stage's own settings (JSON-ready).
         inputs: upstream stage name -> key.
         build: writes the stage's files into the folder it is given; returns extra manifest fields.
+        collective: under a multi-process launcher, every process runs `build` (training) and the
+            main process's folder is kept; otherwise only the main process builds and the others wait.
 
     Returns:
         The manifest, and whether it came from the cache.
     """
     key = stage_key(config, inputs)
+    wait()  # every process looks at the folder in the same state
     manifest = cached_manifest(folder, key)
     if manifest is not None:
         return manifest, True
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):  # left by a killed process
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        start = time.perf_counter()
-        extra = build(staging) or {}
-        manifest = {
-            "stage": folder.name, "key": key, "config": config, "inputs": inputs,
-            "versions": versions(), "seconds": round(time.perf_counter() - start, 3), **extra,
-        }
-        write_json(staging / MANIFEST, manifest)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return manifest, False
+    if is_main():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        for stale in folder.parent.glob(f".{folder.name}.tmp-*"):  # left by a killed process
+            shutil.rmtree(stale, ignore_errors=True)
+    wait()
+    if is_main() or collective:
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            start = time.perf_counter()
+            extra = build(staging) or {}
+            manifest = {
+                "stage": folder.name, "key": key, "config": config, "inputs": inputs,
+                "versions": versions(), "seconds": round(time.perf_counter() - start, 3), **extra,
+            }
+            if is_main():
+                write_json(staging / MANIFEST, manifest)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    wait()
+    return read_json(folder / MANIFEST), False

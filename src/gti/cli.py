@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from gti.config import METHODS
+from gti.distributed import finish
 from gti.errors import GtiError
 
 
@@ -38,6 +39,7 @@ def _sids(args: argparse.Namespace) -> None:
     sids, report, codebooks = build_sids(
         texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder,
         quantizer=args.quantizer, collisions=args.collisions, categories=dataset.top_categories() or None,
+        precision=args.precision,
     )
     sids.save(out)
     save_codebooks(codebooks, out / "codebooks.safetensors")
@@ -112,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     sids.add_argument("--codes", type=int, default=256, help="codes per level")
     sids.add_argument("--seed", type=int, default=0)
     sids.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence-transformers model")
-    sids.add_argument("--quantizer", choices=["rq-kmeans", "rq-vae"], default="rq-kmeans")
+    sids.add_argument("--quantizer", choices=["rq-kmeans", "rq-kmeans-balanced", "rq-vae"], default="rq-kmeans")
+    sids.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                      help="sentence encoder precision (auto: bfloat16 where the hardware has it)")
     sids.add_argument("--collisions", choices=["extra-level", "reassign"], default="extra-level",
                       help="how items sharing all codes are separated")
     sids.add_argument("--overwrite", action="store_true", help="replace existing output")
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        finish()
     except GtiError as error:
         if args.debug:
             raise

@@ -30,6 +30,7 @@ from gti.data import (
     split_to_json,
 )
 from gti.device import resolve_precision
+from gti.distributed import is_main
 from gti.errors import GtiError
 from gti.lm.backbone import cache_dir, load_backbone
 from gti.lm.prompts import PromptBuilder
@@ -95,7 +96,7 @@ class Pipeline:
             sids, report, codebooks = build_sids(
                 texts, levels=settings.levels, codes=settings.codes, seed=settings.seed, encoder=settings.encoder,
                 cache_dir=cache_dir() / "embeddings", quantizer=settings.quantizer, collisions=settings.collisions,
-                categories=self.dataset.top_categories() or None,
+                categories=self.dataset.top_categories() or None, precision=settings.precision,
             )
             sids.save(folder)
             save_codebooks(codebooks, folder / "codebooks.safetensors")
@@ -198,11 +199,13 @@ class Pipeline:
                     description="ground (unfrozen)", options=self.config.train, workdir=work / "unfrozen",
                 )
                 losses["unfrozen"] = unfrozen.losses
-                self._save_model(model, tokenizer, out / "model")
-            else:
-                self._save_rows(model, new_ids, out / "new_rows.safetensors")
-            self._diagnose(model, tokenizer, new_ids, sids, out)
-            write_json(out / "losses.json", losses)
+            if is_main():
+                if settings.unfreeze_steps:
+                    self._save_model(model, tokenizer, out / "model")
+                else:
+                    self._save_rows(model, new_ids, out / "new_rows.safetensors")
+                self._diagnose(model, tokenizer, new_ids, sids, out)
+                write_json(out / "losses.json", losses)
             return {"samples": len(samples), **_training_summary(result)}
 
         folder = self.run_dir / "gti" / "ground"
@@ -224,9 +227,10 @@ class Pipeline:
                 model, builder, examples, self.config.finetune, tokenizer.pad_token_id, tasks=tasks,
                 options=self.config.train, workdir=work, validate=self._validator(builder, tokenizer, split, sids),
             )
-            self._save_model(model, tokenizer, out / "model")
-            self._diagnose(model, tokenizer, new_ids, sids, out)
-            write_json(out / "losses.json", result.losses)
+            if is_main():
+                self._save_model(model, tokenizer, out / "model")
+                self._diagnose(model, tokenizer, new_ids, sids, out)
+                write_json(out / "losses.json", result.losses)
             return {"examples": len(examples), **_training_summary(result)}
 
         folder = self.run_dir / method / "finetune"
@@ -258,15 +262,15 @@ class Pipeline:
 
         def build_with_work(out: Path) -> dict:
             summary = build(out, work)
-            for log in ("train_log.jsonl", "tensorboard", "unfrozen/train_log.jsonl"):
+            for log in () if not is_main() else ("train_log.jsonl", "tensorboard", "unfrozen/train_log.jsonl"):
                 if (work / log).is_file():
                     shutil.copy2(work / log, out / log.replace("/", "_"))
                 elif (work / log).is_dir():
                     shutil.copytree(work / log, out / log)
             return summary
 
-        manifest, _ = run_stage(folder, config, inputs, build_with_work)
-        if not self.config.train.keep_checkpoints:
+        manifest, _ = run_stage(folder, config, inputs, build_with_work, collective=True)
+        if is_main() and not self.config.train.keep_checkpoints:
             shutil.rmtree(work.parent, ignore_errors=True)
         return manifest
 
@@ -385,14 +389,15 @@ class Pipeline:
             results["metrics_ci"] = {
                 name: bootstrap_ci(per_user_values(ranks, name)) for name in results["metrics"]
             }
-            write_json(folder / "metrics.json", results["metrics"])
+            if is_main():
+                write_json(folder / "metrics.json", results["metrics"])
         return results
 
 
 def _training_summary(result: TrainResult) -> dict:
     """What a training stage's manifest records about its training."""
     summary = {"tokens_per_second": round(result.tokens_per_second, 1), "final_loss": result.final_loss,
-               "precision": result.precision}
+               "precision": result.precision, "processes": result.processes}
     if result.resumed_from is not None:
         summary["resumed_from_step"] = result.resumed_from
     if result.validations:
@@ -412,7 +417,8 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
     saved = run_dir / "config.json"
     if saved.exists() and read_json(saved) != to_dict(config) and not overwrite:
         raise GtiError(f"{run_dir}: holds a run with another config; pass --overwrite or choose --out")
-    write_json(saved, to_dict(config))
+    if is_main():
+        write_json(saved, to_dict(config))
     return run_dir
 
 
@@ -443,7 +449,8 @@ def compare(
                 name: paired_test(per_user_values(ranks, name), per_user_values(reference, name))
                 for name in ("recall@10", "ndcg@10")
             }
-    write_report(results, run_dir)
     path = run_dir / "results.json"
-    write_json(path, results)
+    if is_main():
+        write_report(results, run_dir)
+        write_json(path, results)
     return path

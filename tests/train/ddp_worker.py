@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from tiny_models import make_tiny_model
 
 from gti.config import TrainConfig
+from gti.distributed import finish
 from gti.lm.prompts import Sample
 from gti.train.loop import train
 
@@ -30,11 +31,14 @@ def main() -> None:
         model, samples, list(model.parameters()), steps=4, lr=1e-2, batch_size=8, pad_id=0, seed=0,
         options=TrainConfig(precision="float32", grad_accum=grad_accum),
     )
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        finish()
         return
     out.mkdir(parents=True, exist_ok=True)
-    (out / "losses.json").write_text(json.dumps(result.losses))
+    (out / "losses.json").write_text(json.dumps({"world": world, "losses": result.losses}))
     save_file({name: p.detach().contiguous() for name, p in model.named_parameters()}, out / "params.safetensors")
+    finish()
 
 
 if __name__ == "__main__":

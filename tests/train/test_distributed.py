@@ -25,7 +25,8 @@ def _run(command: list[str], out: Path) -> tuple[list[float], dict]:
            "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "losses.json").read_text()), load_file(out / "params.safetensors")
+    record = json.loads((out / "losses.json").read_text())
+    return record["world"], record["losses"], load_file(out / "params.safetensors")
 
 
 @pytest.mark.parametrize("grad_accum", [2])
@@ -34,6 +35,7 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path, grad
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
                 "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
     double = _run(torchrun + [str(WORKER), str(tmp_path / "two"), str(grad_accum)], tmp_path / "two")
-    assert double[0] == pytest.approx(single[0], abs=1e-5)
-    for name, value in single[1].items():
-        assert torch.allclose(double[1][name], value, atol=1e-5), name
+    assert (single[0], double[0]) == (1, 2)  # really two processes
+    assert double[1] == pytest.approx(single[1], abs=1e-5)
+    for name, value in single[2].items():
+        assert torch.allclose(double[2][name], value, atol=1e-5), name

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
@@ -32,6 +31,7 @@ from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
 from gti.device import resolve_precision
+from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
 from gti.lm.prompts import Sample
@@ -134,6 +134,8 @@ class TrainResult:
     resumed_from: int | None = None
     """Step of the checkpoint the run resumed from."""
     precision: str = "float32"
+    processes: int = 1
+    """Processes that shared each batch (DDP)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -290,11 +292,16 @@ def train(
     result = TrainResult()
     if steps == 0 or not samples:
         return result
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     world, rank = accelerator.num_processes, accelerator.process_index
+    result.processes = world
     if min(batch_size, len(samples)) < world * options.grad_accum:
         raise GtiError(f"a batch of {min(batch_size, len(samples))} prompts cannot be split over processes x "
                        f"train.grad_accum ({world} x {options.grad_accum}); raise the batch size or lower grad_accum")
+    sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+    if sharded and workdir is not None and options.checkpoint_every:
+        raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
+                       f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
     result.precision = resolve_precision(options.precision, accelerator.device)
     autocast = (lambda: torch.autocast(accelerator.device.type, dtype=torch.bfloat16)) \
         if result.precision == "bfloat16" else nullcontext
