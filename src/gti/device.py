@@ -6,6 +6,7 @@ emulated and slower than float32, so `auto` keeps float32 there.
 """
 
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -37,3 +38,16 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str
     if kind == "cpu":
         return "bfloat16" if cpu_has_native_bf16() else "float32"
     return "float32"
+
+
+def compute_device() -> torch.device:
+    """This process's GPU when there is one (its LOCAL_RANK under a launcher), else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def autocast(precision: str, device: torch.device):
+    """A context that runs matrix products in bfloat16 when `precision` resolves to it on `device`."""
+    enabled = resolve_precision(precision, device) == "bfloat16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

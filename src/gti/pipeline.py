@@ -29,7 +29,7 @@ from gti.data import (
     split_from_json,
     split_to_json,
 )
-from gti.device import resolve_precision
+from gti.device import autocast, compute_device, resolve_precision
 from gti.distributed import is_main
 from gti.errors import GtiError
 from gti.lm.backbone import cache_dir, load_backbone
@@ -310,49 +310,56 @@ class Pipeline:
 
         def build(out: Path) -> dict:
             model, tokenizer, _, _ = self._extended_backbone(sids, previous[1])
-            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
-            examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
-            prompts = [builder.seqrec(e.history).prompt for e in examples]
-            result = evaluate(
-                model, prompts, [sids.row(e.target) for e in examples],
-                sids.trie(), builder.level_ids, beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
-                pad_token_id=tokenizer.pad_token_id, progress=True,
-            )
-            lines = [
-                json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
-                            "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
-                for e, rank, ranked in zip(examples, result.ranks, result.ranked)
-            ]
-            (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-            write_json(out / "metrics.json", result.metrics)
-            counts = np.zeros(len(sids.item_ids))
-            for sequence in split.train.values():
-                for item in sequence:
-                    counts[sids.row(item)] += 1
-            top = [[row for row, _ in ranked] for ranked in result.ranked]
-            write_json(out / "output.json", {
-                "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
-                "popularity_bias@10": popularity_bias(top, counts, k=10),
-                "invalid_sid_rate": invalid_sid_rate(
-                    model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
-                    batch_size=self.config.eval.batch_size,
-                ),
-            })
-            if self.config.eval.pool_sizes:
-                ranks_by_size = {
-                    size: pool_ranks(
-                        model, prompts, [sids.row(e.target) for e in examples], sids.codes, builder.level_ids,
-                        min(size, len(sids.item_ids) - 1), len(sids.item_ids), self.config.eval.seed,
-                    )
-                    for size in self.config.eval.pool_sizes
-                }
-                pool = pool_metrics(ranks_by_size)
-                write_json(out / "pool.json", pool)
-                plot_pool_metrics(pool, out / "pool.png", ["recall@10", "ndcg@10"])
-            return {"users": len(examples)}
+            model.to(compute_device())
+            with autocast(self.config.train.precision, model.device):
+                return self._evaluate(model, tokenizer, split, sids, out)
 
-        manifest, _ = run_stage(self.run_dir / method / "eval", to_dict(self.config.eval), {"finetune": previous[0]}, build)
+        config = {**to_dict(self.config.eval), "precision": resolve_precision(self.config.train.precision, compute_device())}
+        manifest, _ = run_stage(self.run_dir / method / "eval", config, {"finetune": previous[0]}, build)
         return manifest["key"]
+
+    def _evaluate(self, model, tokenizer, split: Split, sids: SemanticIds, out: Path) -> dict:
+        """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
+        builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+        examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
+        prompts = [builder.seqrec(e.history).prompt for e in examples]
+        result = evaluate(
+            model, prompts, [sids.row(e.target) for e in examples],
+            sids.trie(), builder.level_ids, beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
+            pad_token_id=tokenizer.pad_token_id, progress=True,
+        )
+        lines = [
+            json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
+                        "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
+            for e, rank, ranked in zip(examples, result.ranks, result.ranked)
+        ]
+        (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+        write_json(out / "metrics.json", result.metrics)
+        counts = np.zeros(len(sids.item_ids))
+        for sequence in split.train.values():
+            for item in sequence:
+                counts[sids.row(item)] += 1
+        top = [[row for row, _ in ranked] for ranked in result.ranked]
+        write_json(out / "output.json", {
+            "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
+            "popularity_bias@10": popularity_bias(top, counts, k=10),
+            "invalid_sid_rate": invalid_sid_rate(
+                model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
+                batch_size=self.config.eval.batch_size,
+            ),
+        })
+        if self.config.eval.pool_sizes:
+            ranks_by_size = {
+                size: pool_ranks(
+                    model, prompts, [sids.row(e.target) for e in examples], sids.codes, builder.level_ids,
+                    min(size, len(sids.item_ids) - 1), len(sids.item_ids), self.config.eval.seed,
+                )
+                for size in self.config.eval.pool_sizes
+            }
+            pool = pool_metrics(ranks_by_size)
+            write_json(out / "pool.json", pool)
+            plot_pool_metrics(pool, out / "pool.png", ["recall@10", "ndcg@10"])
+        return {"users": len(examples)}
 
     def run_method(self, method: str, until: str = "eval") -> dict:
         """Stages init, [ground], finetune, eval for one method, stopping after `until`.
