@@ -66,6 +66,7 @@ class Pipeline:
         self.config = config
         self.run_dir = Path(run_dir)
         self.keys: dict[str, str] = {}
+        self._builder: PromptBuilder | None = None
 
     @cached_property
     def dataset(self) -> Dataset:
@@ -128,6 +129,12 @@ class Pipeline:
                     weight[new_ids] = rows[f"matrix_{i}"].to(weight.dtype)
         return model, tokenizer, new_ids, n_old
 
+    def _prompt_builder(self, tokenizer, sids: SemanticIds) -> PromptBuilder:
+        """One prompt builder per run (the extended tokenizer is the same in every stage), so prompts are tokenized once."""
+        if self._builder is None:
+            self._builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+        return self._builder
+
     def _diagnose(self, model, tokenizer, new_ids: torch.Tensor, sids: SemanticIds, out: Path) -> None:
         """Write the new rows' diagnostics and a cosine heatmap (old vs SID tokens) into a stage folder."""
         codebooks = load_codebooks(self.run_dir / "sids" / "codebooks.safetensors")
@@ -183,7 +190,7 @@ class Pipeline:
 
         def build(out: Path, work: Path) -> dict:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
-            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+            builder = self._prompt_builder(tokenizer, sids)
             samples = [s for item in sids.item_ids for s in builder.grounding(item, settings.directions)]
             steps = settings.steps if settings.epochs is None else math.ceil(settings.epochs * len(samples) / settings.batch_size)
             result = ground(
@@ -221,7 +228,7 @@ class Pipeline:
 
         def build(out: Path, work: Path) -> dict:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
-            builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+            builder = self._prompt_builder(tokenizer, sids)
             examples = seqrec_examples(split.train, self.config.finetune.samples, self.config.prompts.history)
             result = finetune(
                 model, builder, examples, self.config.finetune, tokenizer.pad_token_id, tasks=tasks,
@@ -320,7 +327,7 @@ class Pipeline:
 
     def _evaluate(self, model, tokenizer, split: Split, sids: SemanticIds, out: Path) -> dict:
         """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
-        builder = PromptBuilder(tokenizer, sids, self.dataset.items, self.config.prompts)
+        builder = self._prompt_builder(tokenizer, sids)
         examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
         prompts = [builder.seqrec(e.history).prompt for e in examples]
         result = evaluate(

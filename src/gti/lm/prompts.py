@@ -5,6 +5,7 @@ SID's token ids taken from the vocabulary table, so training and constrained dec
 see exactly the same ids.
 """
 
+import functools
 from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
@@ -57,6 +58,9 @@ class PromptBuilder:
         self.items = items
         self.config = config
         self.level_ids = level_token_ids(tokenizer, sids.codebook_sizes)
+        # tokenize each item's fields and each next-item prompt once, however many stages and methods ask
+        self.fields = functools.cache(self.fields)
+        self._seqrec_prompt = functools.cache(self._seqrec_prompt)
 
     def sid_ids(self, item_id: str) -> list[int]:
         """The SID token ids of an item."""
@@ -100,9 +104,12 @@ class PromptBuilder:
 
         `phrasing` picks one of the style's phrasings (modulo their number); evaluation uses 0.
         """
-        template = SEQREC[self.config.style][phrasing % self.seqrec_phrasings]
-        prompt = self._prompt(template.format(history=self._history(history)))
+        prompt = self._seqrec_prompt(tuple(history[-self.config.history:]), phrasing % self.seqrec_phrasings)
         return Sample(prompt, self.sid_ids(target) if target is not None else [])
+
+    def _seqrec_prompt(self, history: tuple[str, ...], phrasing: int) -> list[int]:
+        template = SEQREC[self.config.style][phrasing]
+        return self._prompt(template.format(history=self._history(history)))
 
     def fusionseqrec(self, history: list[str] | tuple[str, ...], target: str) -> Sample | None:
         """LC-Rec's fused task: the history's SIDs -> the next item's title (None without a title)."""
