@@ -76,19 +76,34 @@ def test_nearest_old_tokens_merges_across_chunks(monkeypatch):
     np.testing.assert_array_equal(nearest_old_tokens(new, old, k=4), expected)
 
 
+UNDEFINED = {"pearson": None, "spearman": None, "p_value": None, "permutations": 199}
+
+
 def test_rsa_against_own_cosine_is_one():
     matrix = np.random.default_rng(3).normal(size=(9, 5))
     unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
     result = rsa(matrix, unit @ unit.T)
     assert result["pearson"] == pytest.approx(1.0)
     assert result["spearman"] == pytest.approx(1.0)
+    assert result["p_value"] == pytest.approx(1 / 200)  # no permutation matches the true labelling
+
+
+def test_rsa_p_value_tells_aligned_from_unrelated_geometry():
+    rng = np.random.default_rng(7)
+    reference_rows = rng.normal(size=(40, 8))
+    unit = reference_rows / np.linalg.norm(reference_rows, axis=1, keepdims=True)
+    noisy = reference_rows + rng.normal(scale=1.5, size=reference_rows.shape)  # weakly aligned
+    aligned = rsa(noisy, unit @ unit.T)
+    assert 0 < aligned["pearson"] < 0.9 and aligned["p_value"] <= 0.01
+    unrelated = [rsa(rng.normal(size=(40, 8)), unit @ unit.T, permutations=99, seed=s)["p_value"] for s in range(20)]
+    assert 0.2 < float(np.mean(unrelated)) < 0.8  # p is roughly uniform under the null
 
 
 @pytest.mark.filterwarnings("error")
 def test_rsa_of_identical_rows_is_undefined():
     reference = np.random.default_rng(4).random((6, 6))
-    assert rsa(np.tile([0.3, -1.2, 2.0], (6, 1)), reference) == {"pearson": None, "spearman": None}
-    assert rsa(np.random.default_rng(5).normal(size=(6, 3)), np.ones((6, 6))) == {"pearson": None, "spearman": None}
+    assert rsa(np.tile([0.3, -1.2, 2.0], (6, 1)), reference) == UNDEFINED
+    assert rsa(np.random.default_rng(5).normal(size=(6, 3)), np.ones((6, 6))) == UNDEFINED
 
 
 def test_hierarchy_similarity_hand_made_codes():
@@ -135,7 +150,7 @@ def test_diagnose_end_to_end_is_json_ready():
     }
     json.dumps(report)
     assert len(report["singular_values"]) == 8
-    assert set(report["rsa_hierarchy"]) == {"pearson", "spearman"}
+    assert set(report["rsa_hierarchy"]) == {"pearson", "spearman", "p_value", "permutations"}
     assert len(report["nearest_old"]) == 4
     new_names = {f"tok{i}" for i in new_ids}
     for entry in report["nearest_old"]:
@@ -152,8 +167,8 @@ def test_diagnose_mean_init_gives_null_correlations():
     embeddings[new_ids] = embeddings.mean(axis=0)
     report = diagnose(embeddings, new_ids, codes, sizes, codebooks=codebooks)
     assert report["effective_rank"] == pytest.approx(1.0, abs=1e-6)
-    assert report["rsa_codebook"] == {"pearson": None, "spearman": None}
-    assert report["rsa_hierarchy"] == {"pearson": None, "spearman": None}
+    assert report["rsa_codebook"] == UNDEFINED
+    assert report["rsa_hierarchy"] == UNDEFINED
     assert all(isinstance(row, int) for entry in report["nearest_old"] for row in entry["neighbors"])
     assert "null" in json.dumps(report)
 

@@ -168,15 +168,20 @@ def nearest_old_tokens(new_rows: ArrayLike, old_rows: ArrayLike, k: int = 5) -> 
     return _nearest_rows(new, old_rows, np.arange(old_rows.shape[0]), k)
 
 
-def rsa(matrix: ArrayLike, reference_similarity: ArrayLike) -> dict[str, float | None]:
+def rsa(
+    matrix: ArrayLike, reference_similarity: ArrayLike, permutations: int = 199, seed: int = 0
+) -> dict[str, float | int | None]:
     """Representational similarity: how well the rows' cosine geometry matches a reference.
 
     Correlates the upper triangles (diagonal excluded) of `cosine_matrix(matrix)` and of
     `reference_similarity`. When either triangle is constant (e.g. all rows identical)
     or has fewer than two entries, the correlations are undefined and returned as None.
+    The p-value is a Mantel test: the reference's rows and columns are permuted together
+    `permutations` times, and p = (1 + #{permuted Pearson >= observed}) / (1 + permutations),
+    one-sided (is the geometry more aligned than chance?).
 
     Returns:
-        `{"pearson": r or None, "spearman": rho or None}`.
+        `{"pearson": r, "spearman": rho, "p_value": p, "permutations": n}` (None where undefined).
     """
     cosine = cosine_matrix(matrix)
     reference = _as_matrix(reference_similarity, "reference_similarity")
@@ -184,10 +189,21 @@ def rsa(matrix: ArrayLike, reference_similarity: ArrayLike) -> dict[str, float |
         raise GtiError(f"reference_similarity must be {cosine.shape}, got {reference.shape}")
     ours, theirs = _upper_triangle(cosine), _upper_triangle(reference)
     if ours.size < 2 or np.ptp(ours) < _CONSTANT_SPREAD or np.ptp(theirs) < _CONSTANT_SPREAD:
-        return {"pearson": None, "spearman": None}
+        return {"pearson": None, "spearman": None, "p_value": None, "permutations": permutations}
+    pearson = float(stats.pearsonr(ours, theirs).statistic)
+    centred = (ours - ours.mean()) / np.linalg.norm(ours - ours.mean())  # Pearson = dot of centred unit vectors
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    for _ in range(permutations):
+        order = rng.permutation(reference.shape[0])
+        shuffled = _upper_triangle(reference[np.ix_(order, order)])
+        shuffled = shuffled - shuffled.mean()
+        exceed += float(centred @ shuffled) / max(float(np.linalg.norm(shuffled)), 1e-300) >= pearson - 1e-12
     return {
-        "pearson": float(stats.pearsonr(ours, theirs).statistic),
+        "pearson": pearson,
         "spearman": float(stats.spearmanr(ours, theirs).statistic),
+        "p_value": (1 + exceed) / (1 + permutations),
+        "permutations": permutations,
     }
 
 

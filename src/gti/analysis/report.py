@@ -73,8 +73,9 @@ def collect_diagnostics(run_dir: Path) -> Path:
             rsa_level = ((d.get("rsa_codebook_per_level") or [{}])[0] or {}).get("spearman")
             rsa_tree = (d.get("rsa_hierarchy") or {}).get("spearman")
             shown = ["-" if v is None else f"{v:.3f}" for v in (rsa_code, rsa_level, rsa_tree)]
+            p_code = (d.get("rsa_codebook") or {}).get("p_value")
             print(f"{method:<10}{stage:<11}{d['effective_rank']:>10.2f}{d['mean_pairwise_cosine']:>10.4f}"
-                  f"{shown[0]:>14}{shown[1]:>13}{shown[2]:>15}")
+                  f"{shown[0]:>14}{shown[1]:>13}{shown[2]:>15}" + ("" if p_code is None else f"   p(codebook) {p_code:.3f}"))
     plot_spectrum(
         {f"{m}/{s}": d["singular_values"] for m, stages in found.items() for s, d in stages.items()},
         run_dir / "spectrum.png",
