@@ -59,11 +59,14 @@ class SidConfig:
     encoder: str = "all-minilm-l6-v2"
     """Sentence encoder for the item text: the offline default or any sentence-transformers name/path."""
     quantizer: str = "rq-kmeans"
-    """`rq-kmeans` (residual k-means) or `rq-vae` (TIGER / LC-Rec style residual-quantized autoencoder)."""
+    """`rq-kmeans` (residual k-means), `rq-kmeans-balanced` (at most ceil(1.1 N / codes) items per code on
+    every level) or `rq-vae` (TIGER / LC-Rec style residual-quantized autoencoder)."""
     collisions: str = "extra-level"
     """`extra-level` (count items within a colliding group) or `reassign` (move them to free last-level codes)."""
     seed: int = 0
     """Seed of the quantizer."""
+    precision: str = "auto"
+    """Sentence encoder precision: `auto` (bfloat16 on CUDA or a CPU with native bfloat16), `float32` or `bfloat16`."""
 
 
 @dataclass
@@ -232,7 +235,8 @@ class RunConfig:
 _CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
     ("init", "method"): METHODS,
-    ("sids", "quantizer"): ("rq-kmeans", "rq-vae"),
+    ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
+    ("sids", "precision"): ("auto", "float32", "bfloat16"),
     ("sids", "collisions"): ("extra-level", "reassign"),
     ("init", "base"): ("mean", "random", "text"),
     ("prompts", "style"): ("compact", "paper"),

@@ -72,10 +72,30 @@ def test_build_sids_reassign_without_fallback_drops_extra_level(catalog):
 
 
 def test_build_sids_rejects_unknown_names():
-    with pytest.raises(GtiError, match="unknown quantizer 'pq'; choose one of rq-kmeans, rq-vae"):
+    with pytest.raises(GtiError, match="unknown quantizer 'pq'; choose one of rq-kmeans, rq-kmeans-balanced, rq-vae"):
         build_sids({"a": "x"}, quantizer="pq")
     with pytest.raises(GtiError, match="unknown collision strategy 'drop'; choose one of extra-level, reassign"):
         build_sids({"a": "x"}, collisions="drop")
+    with pytest.raises(GtiError, match="precision 'half' is not one of auto, float32, bfloat16"):
+        build_sids({"a": "x"}, precision="half")
+
+
+def test_build_sids_balanced_end_to_end(catalog, monkeypatch):
+    texts, categories = catalog
+    seen = {}
+
+    def recording_encoder(texts, **options):
+        seen.update(options)
+        return blob_encoder(texts)
+
+    monkeypatch.setattr(semantic_ids, "encode_texts", recording_encoder)
+    sids, report, _ = build_sids(texts, levels=2, codes=16, quantizer="rq-kmeans-balanced", precision="float32",
+                                 categories=categories)
+    assert seen["precision"] == report["encoder_precision"] == "float32"
+    assert report["quantizer"] == "rq-kmeans-balanced" and report["code_capacity"] == 14  # ceil(200 / 16 * 1.1)
+    assert max(report["largest_code_per_level"]) <= 14
+    assert len(np.unique(sids.codes, axis=0)) == 200
+    assert report["semantic_check"]["same_category_fraction"] > 0.9
 
 
 def test_semantic_check_known_answer():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from gti import device
 from gti.errors import GtiError
 from gti.sid import encode_texts, encoder
 
@@ -33,3 +34,30 @@ def test_unknown_encoder(tmp_path):
 def test_no_texts():
     with pytest.raises(GtiError, match="no texts"):
         encode_texts([])
+
+
+def test_resolve_precision(monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert encoder.resolve_precision("auto") == "bfloat16"
+    assert encoder.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert encoder.resolve_precision("auto") == "float32"
+    assert encoder.resolve_precision("bfloat16") == "bfloat16"
+    monkeypatch.setattr(device.torch.cuda, "is_bf16_supported", lambda *_, **__: True)
+    assert encoder.resolve_precision("auto", device="cuda") == "bfloat16"
+    assert encoder.resolve_precision("auto", device="cuda:1") == "bfloat16"
+    assert encoder.resolve_precision("auto", device="mps") == "float32"
+    with pytest.raises(GtiError, match="precision 'fp16' is not one of auto, float32, bfloat16"):
+        encoder.resolve_precision("fp16")
+
+
+def test_precision_is_part_of_the_cache_key(tmp_path):
+    bf16 = encode_texts(TEXTS, cache_dir=tmp_path, progress=False, precision="bfloat16")
+    fp32 = encode_texts(TEXTS, cache_dir=tmp_path, progress=False, precision="float32")
+    assert len(list(tmp_path.iterdir())) == 2
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)
+    assert (bf16 * fp32).sum(1).min() > 0.999  # unit vectors: cosine similarity
+    used = encoder.resolve_precision("auto")
+    again = encode_texts(TEXTS, cache_dir=tmp_path, progress=False)  # auto hits the cache of its resolution
+    assert np.array_equal(again, bf16 if used == "bfloat16" else fp32)
+    assert len(list(tmp_path.iterdir())) == 2

@@ -25,6 +25,7 @@ def test_known_values():
     assert report["utilization_per_level"] == [1.0, 0.5]
     level_1_entropy = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) / math.log(4)
     assert report["entropy_per_level"] == pytest.approx([1.0, level_1_entropy])
+    assert report["largest_code_per_level"] == [2, 3]
     assert report["relative_reconstruction_error"] == pytest.approx(1 / math.sqrt(8))
     assert report["seconds"]["total"] == 3.0
     table = format_report(report)

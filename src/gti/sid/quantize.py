@@ -1,9 +1,14 @@
-"""Residual k-means (RQ-KMeans) and the disambiguation level that makes every SID unique."""
+"""Residual k-means (RQ-KMeans), its balanced variant, and the disambiguation level that makes every SID unique."""
+
+import math
 
 import numpy as np
 import torch
 
 from gti.errors import GtiError
+
+BALANCE_SLACK = 1.1
+BALANCE_ROUNDS = 5
 
 
 def squared_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
@@ -60,10 +65,94 @@ def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int) -> t
     return centroids, squared_distances(x, centroids).argmin(1)
 
 
+def balanced_assign(distances: torch.Tensor, capacity: int) -> torch.Tensor:
+    """Assign points to codes, at most `capacity` points per code, nearest code first.
+
+    In rounds: every unplaced point proposes to its nearest code with room left; a code
+    with more proposers than room keeps those with the largest margin (distance to their
+    second-nearest open code minus distance to the nearest: what they would lose by
+    moving), ties broken by row, and is then full. Each round places every point or fills
+    a code, so there are at most K + 1 rounds, and later rounds hold few points.
+
+    Args:
+        distances: (N, K) squared distances from points to codes.
+        capacity: most points per code; capacity * K must be at least N.
+
+    Returns:
+        (N,) int64 code of each point.
+    """
+    n_points, n_codes = distances.shape
+    if capacity * n_codes < n_points:
+        raise GtiError(f"{n_codes} codes of capacity {capacity} cannot hold {n_points} points; raise the capacity")
+    assignment = torch.full((n_points,), -1, dtype=torch.long)
+    room = torch.full((n_codes,), capacity, dtype=torch.long)
+    pending = torch.arange(n_points)
+    while len(pending):
+        open_distances = distances[pending].masked_fill((room == 0).unsqueeze(0), math.inf)  # (P, K)
+        if n_codes > 1:
+            nearest, ranked = open_distances.topk(2, dim=1, largest=False)  # (P, 2), (P, 2)
+            margin = nearest[:, 1] - nearest[:, 0]  # inf when only one code is open
+        else:
+            ranked, margin = torch.zeros((len(pending), 1), dtype=torch.long), torch.zeros(len(pending))
+        best = ranked[:, 0]  # (P,)
+        # proposers grouped by code, largest margin first, row order on ties (both sorts stable)
+        by_margin = torch.sort(margin, descending=True, stable=True).indices
+        order = by_margin[torch.sort(best[by_margin], stable=True).indices]  # (P,)
+        code = best[order]
+        counts = torch.bincount(code, minlength=n_codes)  # (K,)
+        rank = torch.arange(len(order)) - (counts.cumsum(0) - counts)[code]  # position within its code's queue
+        accepted = rank < room[code]
+        assignment[pending[order[accepted]]] = code[accepted]
+        room -= torch.bincount(code[accepted], minlength=n_codes)
+        pending = pending[order[~accepted]].sort().values
+    return assignment
+
+
+def balanced_kmeans(
+    x: torch.Tensor, k: int, generator: torch.Generator, iters: int, capacity: int, rounds: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-means whose clusters hold at most `capacity` points each.
+
+    Lloyd's k-means first (`kmeans`), then up to `rounds` alternations of a capped
+    assignment (`balanced_assign`) and moving each centroid to the mean of its points
+    (a code left without points keeps its centroid); stops early once no centroid moves.
+
+    Returns:
+        (K, D) centroids and (N,) int64 capped assignment; each non-empty code's centroid
+        is the mean of its points.
+    """
+    centroids, _ = kmeans(x, k, generator, iters)
+    for _ in range(rounds):
+        assignment = balanced_assign(squared_distances(x, centroids), capacity)
+        counts = torch.bincount(assignment, minlength=k)  # (K,)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, x)  # (K, D)
+        updated = torch.where(
+            (counts > 0).unsqueeze(1), sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype), centroids
+        )
+        if torch.equal(updated, centroids):
+            break
+        centroids = updated
+    return centroids, assignment
+
+
+def code_capacity(n_items: int, codes: int, slack: float) -> int:
+    """Most items per code for a balanced quantizer: ceil(N / K * slack)."""
+    return math.ceil(round(n_items * slack / codes, 9))  # round: 10 * 1.1 must give 11, not 12
+
+
 def rq_kmeans(
-    x: np.ndarray, levels: int, codes: int, seed: int = 0, iters: int = 30
+    x: np.ndarray,
+    levels: int,
+    codes: int,
+    seed: int = 0,
+    iters: int = 30,
+    slack: float | None = None,
+    balance_rounds: int = BALANCE_ROUNDS,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Residual k-means: level 0 clusters x, level l clusters what earlier levels left over.
+
+    With `slack`, every level is balanced (`balanced_kmeans`): no code of a level holds
+    more than `code_capacity(N, K, slack)` items.
 
     Args:
         x: (N, D) item embeddings.
@@ -71,15 +160,21 @@ def rq_kmeans(
         codes: codebook size per level K.
         seed: seed of the k-means++ draws; equal seeds give equal results.
         iters: maximum Lloyd iterations per level.
+        slack: None for plain k-means, else the capacity factor (at least 1).
+        balance_rounds: capped assignment / centroid update rounds per level (with slack).
 
     Returns:
         (N, L) int64 codes and L codebooks of shape (K, D) float32.
 
     Raises:
-        GtiError: levels or codes below 1, or fewer items than codes.
+        GtiError: levels or codes below 1, fewer items than codes, or slack below 1.
     """
     if levels < 1 or codes < 1:
         raise GtiError(f"levels and codes must be at least 1, got levels={levels}, codes={codes}")
+    if slack is not None and not slack >= 1.0:
+        raise GtiError(f"the balance slack must be at least 1.0 (a capacity of N/K items per code), got {slack}")
+    if slack is not None and balance_rounds < 1:
+        raise GtiError(f"balance_rounds must be at least 1, got {balance_rounds}")
     n_items = len(x)
     if n_items < codes:
         raise GtiError(
@@ -89,7 +184,11 @@ def rq_kmeans(
     residual = torch.as_tensor(np.asarray(x), dtype=torch.float32).clone()  # (N, D)
     all_codes, codebooks = [], []
     for _ in range(levels):
-        centroids, assignment = kmeans(residual, codes, generator, iters)
+        if slack is None:
+            centroids, assignment = kmeans(residual, codes, generator, iters)
+        else:
+            capacity = code_capacity(n_items, codes, slack)
+            centroids, assignment = balanced_kmeans(residual, codes, generator, iters, capacity, balance_rounds)
         residual -= centroids[assignment]
         all_codes.append(assignment)
         codebooks.append(centroids.numpy())

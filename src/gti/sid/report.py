@@ -44,7 +44,8 @@ def sid_report(
         A JSON-ready dict: items, levels, codes_per_level, collision_rate (fraction of items
         whose L-code tuple is shared), max_group_size, distinct_codes_per_level,
         distinct_prefixes_per_level (prefix lengths 1..L), utilization_per_level,
-        entropy_per_level (normalized to [0, 1]), relative_reconstruction_error
+        entropy_per_level (normalized to [0, 1]), largest_code_per_level (items holding
+        the most used code of each level), relative_reconstruction_error
         (Frobenius ||x - x_hat|| / ||x||) and seconds.
     """
     codes_before = np.asarray(codes_before, dtype=np.int64)
@@ -73,6 +74,7 @@ def sid_report(
         "entropy_per_level": [
             _entropy(codes_before[:, level], size) for level, size in enumerate(codebook_sizes)
         ],
+        "largest_code_per_level": [int(np.bincount(codes_before[:, level]).max()) for level in range(n_levels)],
         "relative_reconstruction_error": float(np.linalg.norm(x - reconstruction) / np.linalg.norm(x)),
         "seconds": dict(seconds),
     }
