@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast bench venv clean
+.PHONY: demo test test-fast bench bench-quality venv clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+bench-quality: $(STAMP)
+	$(PY) benchmarks/beauty_lowdata.py
 
 clean:
 	rm -rf runs

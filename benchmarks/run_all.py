@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("decode.py", "sids_beauty.py")
+BENCHMARKS = ("decode.py", "sids_beauty.py", "train_throughput.py")
 
 
 def main() -> None:
