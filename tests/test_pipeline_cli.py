@@ -3,6 +3,7 @@
 import gzip
 import json
 import random
+import shutil
 
 import pytest
 from tiny_models import make_tiny_model, make_tiny_tokenizer
@@ -164,3 +165,35 @@ def test_validation_early_stopping_and_training_logs(tiny_dataset, tiny_model_di
     log = [json.loads(line) for line in (out / "mean" / "finetune" / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == list(range(validations[-1]["step"]))
     assert not (out / "mean" / "finetune.checkpoints").exists()  # removed once the stage is done
+
+
+def test_compare_over_seeds_writes_an_html_report_and_finishes_only_what_is_missing(tiny_dataset, tiny_model_dir, tmp_path):
+    out = tmp_path / "seeds"
+    args = ["compare", "--methods", "mean,gti,gti+lcrec", "--seeds", "1,2", *run_args(tiny_dataset, tiny_model_dir, out)]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [1, 2]
+    for method in ("mean", "gti", "gti+lcrec"):
+        result = results["methods"][method]
+        assert set(result["by_seed"]) == {"1", "2"} and result["folder"] == f"{method}/seed-1"
+        seed_values = [result["by_seed"][s]["metrics"]["recall@5"] for s in ("1", "2")]
+        assert result["metrics"]["recall@5"] == pytest.approx(sum(seed_values) / 2)
+        low, high = result["metrics_ci"]["recall@5"]
+        assert low <= result["metrics"]["recall@5"] <= high
+    ground = [json.loads((out / "gti" / f"seed-{s}" / "ground" / "manifest.json").read_text()) for s in (1, 2)]
+    assert ground[0]["config"]["ground"]["seed"] == 1 and ground[1]["config"]["ground"]["seed"] == 2
+    assert not (out / "gti+lcrec" / "seed-1" / "ground").exists()  # grounding shared with gti
+    page = (out / "report.html").read_text()
+    assert "Against mean initialization" in page and "data:image/png;base64," in page and "training loss" in page
+    # an interrupted comparison: only the missing stage is computed again
+    shutil.rmtree(out / "gti" / "seed-2" / "eval")
+    kept = (out / "gti" / "seed-2" / "finetune" / "manifest.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "gti" / "seed-2" / "eval" / "manifest.json").is_file()
+    assert (out / "gti" / "seed-2" / "finetune" / "manifest.json").stat().st_mtime_ns == kept
+    assert json.loads((out / "results.json").read_text())["methods"]["gti"]["metrics"] == results["methods"]["gti"]["metrics"]
+
+
+def test_bad_seeds_are_one_line(tiny_dataset, tiny_model_dir, tmp_path, capsys):
+    assert main(["compare", "--seeds", "1,x", *run_args(tiny_dataset, tiny_model_dir, tmp_path / "r")]) == 2
+    assert "--seeds: expected comma-separated integers" in capsys.readouterr().err

@@ -86,12 +86,20 @@ def _demo(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     results_path = compare(args.config, args.set, ["mean", "gti"], args.out, args.overwrite)
     print(f"results: {results_path}  ({time.perf_counter() - start:.0f} s)")
+    print(f"report: {results_path.parent / 'report.html'}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from gti.pipeline import compare
 
-    compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(seed) for seed in args.seeds.split(",")]
+        except ValueError:
+            raise GtiError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+    path = compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite, seeds)
+    print(f"results: {path}\nreport: {path.parent / 'report.html'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         verb.add_argument("--out", help="run folder (default: the config's `out`)")
         verb.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
         if name == "compare":
+            verb.add_argument("--seeds", help="comma-separated training seeds, e.g. 1,2,3 (each method runs once per seed)")
             verb.add_argument("--methods", default="mean,gti",
                               help=f"comma-separated methods among {', '.join(METHODS)}")
         verb.set_defaults(func=func)

@@ -4,6 +4,7 @@ Shared stages (data, sids) live at the top of the run folder; each initializatio
 method gets its own sub-folder with its init, ground, finetune and eval stages.
 """
 
+import dataclasses
 import json
 import math
 import shutil
@@ -62,11 +63,23 @@ class Pipeline:
         run_dir: the run folder.
     """
 
-    def __init__(self, config: RunConfig, run_dir: Path):
+    def __init__(self, config: RunConfig, run_dir: Path, seed: int | None = None):
+        if seed is not None:  # one training seed for every random choice after the SIDs
+            config = dataclasses.replace(
+                config, init=dataclasses.replace(config.init, seed=seed),
+                ground=dataclasses.replace(config.ground, seed=seed),
+                finetune=dataclasses.replace(config.finetune, seed=seed),
+            )
         self.config = config
         self.run_dir = Path(run_dir)
+        self.seed = seed
         self.keys: dict[str, str] = {}
         self._builder: PromptBuilder | None = None
+
+    def method_dir(self, method: str) -> Path:
+        """`<run>/<method>`, or `<run>/<method>/seed-<s>` when the pipeline runs one of several seeds."""
+        folder = self.run_dir / method
+        return folder if self.seed is None else folder / f"seed-{self.seed}"
 
     @cached_property
     def dataset(self) -> Dataset:
@@ -180,7 +193,7 @@ class Pipeline:
         config = {"method": start_method, "seed": self.config.init.seed, "model": to_dict(self.config.model)}
         if start_method == "text":
             config["text"] = {"fields": self.config.data.text_fields, "max_tokens": self.config.prompts.max_text_tokens}
-        folder = self.run_dir / method / "init"
+        folder = self.method_dir(method) / "init"
         manifest, _ = run_stage(folder, config, {"sids": self.keys["sids"]}, build)
         return manifest["key"], folder / "new_rows.safetensors"
 
@@ -215,7 +228,7 @@ class Pipeline:
                 write_json(out / "losses.json", losses)
             return {"samples": len(samples), **_training_summary(result)}
 
-        folder = self.run_dir / "gti" / "ground"
+        folder = self.method_dir("gti") / "ground"
         config = {"ground": to_dict(settings), "prompts": to_dict(self.config.prompts), "train": self._train_key(False)}
         manifest = self._training_stage(folder, config, {"init": previous[0]}, build)
         output = folder / "model" if settings.unfreeze_steps else folder / "new_rows.safetensors"
@@ -240,7 +253,7 @@ class Pipeline:
                 write_json(out / "losses.json", result.losses)
             return {"examples": len(examples), **_training_summary(result)}
 
-        folder = self.run_dir / method / "finetune"
+        folder = self.method_dir(method) / "finetune"
         config = {"finetune": to_dict(self.config.finetune), "prompts": to_dict(self.config.prompts),
                   "train": self._train_key(True)}
         if tasks is not None:
@@ -322,7 +335,7 @@ class Pipeline:
                 return self._evaluate(model, tokenizer, split, sids, out)
 
         config = {**to_dict(self.config.eval), "precision": resolve_precision(self.config.train.precision, compute_device())}
-        manifest, _ = run_stage(self.run_dir / method / "eval", config, {"finetune": previous[0]}, build)
+        manifest, _ = run_stage(self.method_dir(method) / "eval", config, {"finetune": previous[0]}, build)
         return manifest["key"]
 
     def _evaluate(self, model, tokenizer, split: Split, sids: SemanticIds, out: Path) -> dict:
@@ -378,7 +391,7 @@ class Pipeline:
             {"diagnostics": {stage: ...}, "seconds": {stage: ...}, and once evaluated "metrics" and
             "finetune_final_loss"}, read back from the stage folders.
         """
-        folder = self.run_dir / method
+        folder = self.method_dir(method)
         base = {"lcrec": "mean", "gti+lcrec": "gti"}.get(method, method)
         previous = self.init_stage(base)
         if base == "gti" and until != "init":
@@ -389,7 +402,7 @@ class Pipeline:
             self.eval_stage(method, previous)
         results: dict = {"diagnostics": {}, "seconds": {}}
         for stage in ("init", "ground", "finetune", "eval"):
-            stage_dir = (self.run_dir / base if stage in ("init", "ground") else folder) / stage
+            stage_dir = (self.method_dir(base) if stage in ("init", "ground") else folder) / stage
             if (stage_dir / MANIFEST).is_file():
                 results["seconds"][stage] = read_json(stage_dir / MANIFEST)["seconds"]
             if (stage_dir / "diagnostics.json").is_file():
@@ -437,9 +450,16 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
 
 
 def compare(
-    config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False
+    config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False,
+    seeds: list[int] | None = None,
 ) -> Path:
-    """Run several methods on the same data, SIDs and split; write results.json and plots.
+    """Run several methods on the same data, SIDs and split; write results.json, results.md, report.html, plots.
+
+    Args:
+        seeds: training seeds (init, grounding and fine-tuning); each method then runs once per
+            seed in `<method>/seed-<s>/`, and its metrics are the mean over seeds with a 95% CI
+            over users of the per-user values averaged over seeds. None: one run per method in
+            `<method>/` with the config's seeds.
 
     Returns:
         The path of `results.json` in the run folder.
@@ -448,23 +468,56 @@ def compare(
     for method in methods:
         if method not in METHODS:
             raise GtiError(f"--methods: {method!r} is not one of {', '.join(METHODS)}")
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
+        raise GtiError(f"--seeds: expected distinct non-negative integers, got {seeds}")
     run_dir = open_run_dir(config, out, overwrite)
-    pipeline = Pipeline(config, run_dir)
-    results = {"config": to_dict(config), "methods": {}}
+    pipelines = [Pipeline(config, run_dir)] if seeds is None else [Pipeline(config, run_dir, seed) for seed in seeds]
+    results = {"config": to_dict(config), "seeds": seeds, "methods": {}}
+    folders = {}
     for method in methods:
-        print(f"== {method}")
-        results["methods"][method] = pipeline.run_method(method)
+        runs = []
+        for pipeline in pipelines:
+            print(f"== {method}" + ("" if pipeline.seed is None else f" (seed {pipeline.seed})"))
+            runs.append(pipeline.run_method(method))
+        folders[method] = [pipeline.method_dir(method) for pipeline in pipelines]
+        results["methods"][method] = runs[0] if seeds is None else _combine_seeds(runs, seeds, folders[method])
+        results["methods"][method]["folder"] = str(folders[method][0].relative_to(run_dir))
     results["sids"] = read_json(run_dir / "sids" / "report.json")
     if "mean" in methods:
-        reference = eval_ranks(run_dir / "mean")
-        for method in methods:
-            ranks = eval_ranks(run_dir / method)
-            results["methods"][method]["paired_vs_mean"] = {
-                name: paired_test(per_user_values(ranks, name), per_user_values(reference, name))
-                for name in ("recall@10", "ndcg@10")
-            }
+        for name in ("recall@10", "ndcg@10"):
+            reference = seed_averaged_values(folders["mean"], name)
+            for method in methods:
+                values = seed_averaged_values(folders[method], name)
+                results["methods"][method].setdefault("paired_vs_mean", {})[name] = paired_test(values, reference)
     path = run_dir / "results.json"
     if is_main():
         write_report(results, run_dir)
         write_json(path, results)
     return path
+
+
+def seed_averaged_values(method_dirs: list[Path], metric: str) -> np.ndarray:
+    """(U,) per-user values of `metric`, averaged over the seeds' method folders (same users in each)."""
+    return np.mean([per_user_values(eval_ranks(folder), metric) for folder in method_dirs], axis=0)
+
+
+def _combine_seeds(runs: list[dict], seeds: list[int], method_dirs: list[Path]) -> dict:
+    """One method's results over seeds: means (and seed std) of metrics, outputs, losses and seconds."""
+    def mean_of(values: list):
+        """Mean of numbers, key by key for dicts; None when no seed has a value."""
+        values = [v for v in values if v is not None]
+        if values and isinstance(values[0], dict):
+            return {key: mean_of([v.get(key) for v in values]) for key in values[0]}
+        return float(np.mean(values)) if values else None
+
+    metrics = list(runs[0]["metrics"])
+    return {
+        "metrics": {name: mean_of([run["metrics"][name] for run in runs]) for name in metrics},
+        "metrics_seed_std": {name: float(np.std([run["metrics"][name] for run in runs])) for name in metrics},
+        "metrics_ci": {name: bootstrap_ci(seed_averaged_values(method_dirs, name)) for name in metrics},
+        "output": {key: mean_of([run["output"][key] for run in runs]) for key in runs[0]["output"]},
+        "finetune_final_loss": mean_of([run["finetune_final_loss"] for run in runs]),
+        "seconds": {stage: mean_of([run["seconds"].get(stage) for run in runs]) for stage in runs[0]["seconds"]},
+        "diagnostics": runs[0]["diagnostics"],
+        "by_seed": {str(seed): run for seed, run in zip(seeds, runs)},
+    }

@@ -178,3 +178,32 @@ def plot_pool_metrics(
     axes.grid(True, which="major", alpha=0.3)
     axes.legend()
     return _save(figure, path)
+
+
+def _smoothed(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average over `window` steps (shorter at the start)."""
+    values = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    starts = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return (sums[1:] - sums[starts]) / (np.arange(1, len(values) + 1) - starts)
+
+
+def plot_training_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, window: int = 10) -> Path:
+    """Training loss by step, one panel per phase (e.g. grounding, fine-tuning), one line per method.
+
+    Args:
+        curves: phase -> method -> per-step losses; drawn as a `window`-step moving average.
+    """
+    phases = [phase for phase, lines in curves.items() if any(lines.values())]
+    if not phases:
+        raise GtiError("no training losses to plot")
+    figure = Figure(figsize=(5.5 * len(phases), 3.6))
+    for index, phase in enumerate(phases):
+        axes = figure.add_subplot(1, len(phases), index + 1)
+        for method, losses in curves[phase].items():
+            if losses:
+                axes.plot(np.arange(1, len(losses) + 1), _smoothed(losses, window), label=method)
+        axes.set_title(f"{phase} loss ({window}-step mean)")
+        axes.set_xlabel("step")
+        axes.legend(fontsize=8)
+    return _save(figure, path)

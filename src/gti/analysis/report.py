@@ -43,6 +43,9 @@ def write_report(results: dict, run_dir: Path) -> None:
     print(table)
     (run_dir / "results.md").write_text(table + "\n")
     collect_diagnostics(run_dir)
+    from gti.analysis.html import write_html_report  # html imports this module
+
+    write_html_report(results, run_dir)
 
 
 def collect_diagnostics(run_dir: Path) -> Path:
@@ -55,14 +58,18 @@ def collect_diagnostics(run_dir: Path) -> Path:
         raise GtiError(f"{run_dir}: no such run folder")
     folders = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
     found: dict[str, dict[str, dict]] = {}
+    method_dirs = []
     for method_dir in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
+        seeds = sorted(p for p in method_dir.glob("seed-*") if p.is_dir())  # `gti compare --seeds` layout
+        method_dirs += [(f"{method_dir.name}/{seed.name}", seed) for seed in seeds] or [(method_dir.name, method_dir)]
+    for name_shown, method_dir in method_dirs:
         stages = {
             name: json.loads((method_dir / folder / "diagnostics.json").read_text())
             for folder, name in folders.items()
             if (method_dir / folder / "diagnostics.json").is_file()
         }
         if stages:
-            found[method_dir.name] = stages
+            found[name_shown] = stages
     if not found:
         raise GtiError(f"{run_dir}: no stage diagnostics found; expected <method>/init/diagnostics.json")
     print(f"{'method':<10}{'stage':<11}{'eff. rank':>10}{'mean cos':>10}{'RSA codebook':>14}{'RSA level a':>13}"
