@@ -24,3 +24,17 @@ def test_demo_config_on_a_slice(tmp_path):
     assert gti["diagnostics"]["grounded"]["effective_rank"] > gti["diagnostics"]["init"]["effective_rank"] + 0.1
     assert set(gti["diagnostics"]) == {"init", "grounded", "finetuned"}
     assert (out / "effective_rank.png").is_file() and (out / "results.md").is_file()
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_identical_sids_split_and_metrics(tmp_path):
+    settings = ["data.users=30", "sids.codes=16", "ground.steps=3", "finetune.steps=3", "eval.users=5"]
+    for name in ("first", "second"):
+        args = ["run", str(DEMO_CONFIG), "--out", str(tmp_path / name), "--set", "init.method=gti"]
+        assert main(args + [a for s in settings for a in ("--set", s)]) == 0
+    first, second = tmp_path / "first", tmp_path / "second"
+    for artifact in ("data/split.json", "sids/sids.json", "gti/ground/new_rows.safetensors",
+                     "gti/eval/metrics.json", "gti/eval/predictions.jsonl"):
+        assert (first / artifact).read_bytes() == (second / artifact).read_bytes(), artifact
+    manifest = json.loads((first / "gti" / "finetune" / "manifest.json").read_text())
+    assert manifest["config"]["finetune"]["seed"] == 0 and manifest["versions"]["torch"]

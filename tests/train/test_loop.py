@@ -145,3 +145,25 @@ def test_tensorboard_event_files_are_written(tmp_path):
     _run(steps=3, options=TrainConfig(precision="float32", tensorboard=True), workdir=tmp_path)
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_step_that_cannot_fit_is_refused_before_training(monkeypatch):
+    import gti.train.memory as memory
+
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 10_000)  # 10 kB free
+    with pytest.raises(GtiError, match=r"a step needs about .* GiB .* free on cpu; lower the batch size, raise train.grad_accum"):
+        _run()
+
+
+def test_the_memory_estimate_counts_what_trains_and_the_activations():
+    from gti.train.memory import step_bytes
+
+    model = make_tiny_model(VOCAB)
+    everything = step_bytes(model, list(model.parameters()), rows=4, tokens=10, precision="float32")
+    embeddings_only = step_bytes(model, [model.get_input_embeddings().weight], rows=4, tokens=10, precision="float32")
+    n = sum(p.numel() for p in model.parameters())
+    assert everything["gradients"] == 4 * n and everything["optimizer"] == 8 * n
+    assert embeddings_only["optimizer"] == 8 * model.get_input_embeddings().weight.numel()
+    half = step_bytes(model, [], rows=4, tokens=10, precision="bfloat16")["activations"]
+    assert everything["activations"] == 2 * half > 0
+    assert step_bytes(model, [], rows=8, tokens=10, precision="bfloat16")["activations"] == 2 * half

@@ -35,6 +35,7 @@ from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
 from gti.lm.prompts import Sample
+from gti.train.memory import check_fits
 
 LENGTH_GROUP_BATCHES = 64  # length grouping sorts windows of this many batches
 
@@ -305,6 +306,9 @@ def train(
     result.precision = resolve_precision(options.precision, accelerator.device)
     autocast = (lambda: torch.autocast(accelerator.device.type, dtype=torch.bfloat16)) \
         if result.precision == "bfloat16" else nullcontext
+    rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
+    check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
+               accelerator.device, description)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
     named = _named(model, parameters)
