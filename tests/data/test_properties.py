@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_mutation import mutate_node
 
 from gti.data import Dataset, Item, lcrec, load_dataset, normalized, recbole, render_item_text
 from gti.errors import GtiError
@@ -66,6 +67,7 @@ FIELD_VALUES = st.sampled_from(
     ["", " ", "zzz", "-1", "0", "1e308", "1e309", "-1e400", "nan", "inf", "9" * 400, "1_000", "0x1f",
      "\u0663", "\x00", "a b", "\u2028", "\x85", "\r", '"', "\\", "A", "1", "u1"]
 ) | st.text(max_size=8)
+ITEM_KEYS = ["title", "item_id", "brand", "extra", "0"]
 JSON_VALUES = st.sampled_from(
     [None, True, False, 0, -1, 1.5, float("nan"), float("inf"), 10**30, "", "zzz", "0", "9", "a\nb",
      "\t", [], {}, [None], [[0]], {"title": 3}, {"0": [0]}]
@@ -114,38 +116,15 @@ def mutate_text(data: st.DataObject, text: str, is_json: bool) -> str:
 def mutate_json(data: st.DataObject, text: str) -> str:
     """Replace, drop or add one node of a JSON document, or of one line of a JSON-lines file."""
     try:
-        return json.dumps(mutate_node(data, json.loads(text)))
+        return json.dumps(mutate_node(data, json.loads(text), JSON_VALUES, ITEM_KEYS))
     except (ValueError, RecursionError):
         lines = text.split("\n")
         row = data.draw(st.integers(0, len(lines) - 1))
         try:
-            lines[row] = json.dumps(mutate_node(data, json.loads(lines[row])))
+            lines[row] = json.dumps(mutate_node(data, json.loads(lines[row]), JSON_VALUES, ITEM_KEYS))
         except (ValueError, RecursionError):
             pass
         return "\n".join(lines)
-
-
-def mutate_node(data: st.DataObject, document):
-    """`document` with one node, chosen among all of them, changed."""
-    nodes = [(None, None)]
-    stack = [document] if isinstance(document, (dict, list)) else []
-    while stack:
-        container = stack.pop()
-        keys = list(container) if isinstance(container, dict) else range(len(container))
-        for key in keys:
-            nodes.append((container, key))
-            if isinstance(container[key], (dict, list)):
-                stack.append(container[key])
-        if isinstance(container, dict):
-            nodes.append((container, data.draw(st.sampled_from(["title", "item_id", "brand", "extra", "0"]))))
-    container, key = data.draw(st.sampled_from(nodes))
-    if container is None:
-        return data.draw(JSON_VALUES)
-    if data.draw(st.booleans()) and isinstance(container, dict) and key in container:
-        del container[key]
-    elif isinstance(container, dict) or key < len(container):
-        container[key] = data.draw(JSON_VALUES)
-    return document
 
 
 def mutate_bytes(data: st.DataObject, raw: bytes) -> bytes:

@@ -1,6 +1,5 @@
 """Property tests: a mutated sids.json loads or raises a GtiError naming it; decode parses or says why."""
 
-import copy
 import json
 import string
 import tempfile
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_mutation import mutate_node
 
 from gti.errors import GtiError
 from gti.sid import SemanticIds, codec
@@ -34,44 +34,12 @@ RAW_TEXT = st.sampled_from(
 )
 
 
-def draw_value(data: st.DataObject):
-    """A fresh JSON value: a copy, so mutating it never changes the strategy's own constants."""
-    return copy.deepcopy(data.draw(JSON_VALUES))
-
-
-def mutate_node(data: st.DataObject, document):
-    """`document` with one node, chosen among all of them, replaced, dropped or added."""
-    nodes = [(None, None)]
-    stack = [document] if isinstance(document, (dict, list)) else []
-    while stack:
-        container = stack.pop()
-        keys = list(container) if isinstance(container, dict) else range(len(container))
-        for key in keys:
-            nodes.append((container, key))
-            if isinstance(container[key], (dict, list)):
-                stack.append(container[key])
-        if isinstance(container, dict):
-            nodes.append((container, data.draw(st.sampled_from(["w", "x", "sids", "extra"]))))
-        else:
-            nodes.append((container, len(container)))
-    container, key = data.draw(st.sampled_from(nodes))
-    if container is None:
-        return draw_value(data)
-    if isinstance(container, list) and key == len(container):
-        container.append(draw_value(data))
-    elif data.draw(st.booleans()) and (key in container if isinstance(container, dict) else True):
-        del container[key]
-    else:
-        container[key] = draw_value(data)
-    return document
-
-
 def mutated_file(data: st.DataObject) -> bytes | None:
     """The bytes of a mutated sids.json, or None for no file at all."""
     kind = data.draw(st.sampled_from(["node"] * 6 + ["raw", "bytes", "truncate", "missing"]))
     document = json.loads(json.dumps(VALID))
     for _ in range(data.draw(st.integers(1, 3)) if kind == "node" else 0):
-        document = mutate_node(data, document)
+        document = mutate_node(data, document, JSON_VALUES, ["w", "x", "sids", "extra"])
     raw = json.dumps(document).encode()
     if kind == "raw":
         return data.draw(RAW_TEXT).encode()

@@ -4,7 +4,8 @@ New rows are always addressed by token id, never as "the last rows": some models
 their embedding matrix beyond the tokenizer's length.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -41,6 +42,33 @@ def embedding_matrices(model: PreTrainedModel) -> list[torch.nn.Parameter]:
     if output is not None and output.weight is not matrices[0]:
         matrices.append(output.weight)
     return matrices
+
+
+@contextmanager
+def only_new_rows_train(model: PreTrainedModel, new_ids: torch.Tensor) -> Iterator[list[torch.nn.Parameter]]:
+    """Within the block every parameter is frozen except the embedding matrices, whose gradient is
+    masked to the rows `new_ids`; yields those matrices. Afterwards the masks go and every
+    parameter's `requires_grad` is what it was.
+
+    With weight decay 0 (the training loop's AdamW), an old row's update is then exactly zero.
+    """
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    model.requires_grad_(False)
+    matrices = embedding_matrices(model)
+    row_mask = torch.zeros(matrices[0].shape[0], 1, dtype=matrices[0].dtype)
+    row_mask[new_ids] = 1.0
+    handles = []
+    for weight in matrices:
+        weight.requires_grad_(True)
+        handles.append(weight.register_hook(lambda grad: grad * row_mask.to(grad.device)))
+    try:
+        yield matrices
+    finally:
+        for handle in handles:
+            handle.remove()
+        for name, parameter in model.named_parameters():
+            if name in flags:
+                parameter.requires_grad_(flags[name])
 
 
 def _old_rows(weight: torch.Tensor, new_ids: torch.Tensor, n_old: int) -> torch.Tensor:

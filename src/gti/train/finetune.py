@@ -19,7 +19,7 @@ from gti.config import FinetuneConfig, LcrecConfig, TrainConfig
 from gti.data import Example
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder, Sample
-from gti.lm.vocab import embedding_matrices
+from gti.lm.vocab import only_new_rows_train
 from gti.train.loop import TrainResult, train
 from gti.train.tasks import lcrec_samples, seqrec_samples
 
@@ -60,34 +60,23 @@ def _train_lora(
     targets = lora_target_modules(model)
     if not targets:
         raise GtiError(f"finetune.mode=lora: no linear layers found in {type(model).__name__}'s layer stacks")
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
         task_type="CAUSAL_LM",
     )
-    with warnings.catch_warnings():
-        # peft 0.21 reads an attribute that transformers 5 deprecates; nothing for us to act on
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-        peft_model = get_peft_model(model, lora)  # freezes every base parameter
-    matrices = embedding_matrices(model)
-    row_mask = torch.zeros(matrices[0].shape[0], 1, dtype=matrices[0].dtype)
-    row_mask[new_ids] = 1.0
-    handles = []
-    for weight in matrices:
-        weight.requires_grad_(True)
-        handles.append(weight.register_hook(lambda grad: grad * row_mask.to(grad.device)))
-    try:
-        result = train(peft_model, samples, [p for p in peft_model.parameters() if p.requires_grad], **options)
-    except BaseException:
-        peft_model.unload()  # hand the model back without adapters
-        raise
-    else:
+    with only_new_rows_train(model, new_ids) as matrices:
+        with warnings.catch_warnings():
+            # peft 0.21 reads an attribute that transformers 5 deprecates; nothing for us to act on
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            peft_model = get_peft_model(model, lora)  # freezes every base parameter, the embeddings too
+        for weight in matrices:
+            weight.requires_grad_(True)
+        try:
+            result = train(peft_model, samples, [p for p in peft_model.parameters() if p.requires_grad], **options)
+        except BaseException:
+            peft_model.unload()  # hand the model back without adapters
+            raise
         peft_model.merge_and_unload()  # merges into the same modules: `model` is updated in place
-    finally:
-        for handle in handles:
-            handle.remove()
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(flags[name])
     return result
 
 

@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from gti.config import TrainConfig
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
-from gti.lm.vocab import embedding_matrices
+from gti.lm.vocab import only_new_rows_train
 from gti.train.loop import TrainResult, train
 
 
@@ -36,25 +36,11 @@ def ground(
 
     `options` and `workdir` are the loop's (precision, accumulation, checkpoints, logs); see `train`.
     """
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
-    model.requires_grad_(False)
-    matrices = embedding_matrices(model)
-    row_mask = torch.zeros(matrices[0].shape[0], 1, dtype=matrices[0].dtype)
-    row_mask[new_ids] = 1.0
-    handles = []
-    for weight in matrices:
-        weight.requires_grad_(True)
-        handles.append(weight.register_hook(lambda grad: grad * row_mask.to(grad.device)))
-    try:
+    with only_new_rows_train(model, new_ids) as matrices:
         return train(
             model, samples, matrices, steps=steps, lr=lr, batch_size=batch_size,
             pad_id=pad_id, seed=seed, description="ground", options=options, workdir=workdir,
         )
-    finally:
-        for handle in handles:
-            handle.remove()
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(flags[name])
 
 
 def ground_pairs(
