@@ -201,3 +201,17 @@ def test_per_level_codebook_rsa_ignores_a_shared_offset():
     )
     for level in exact["rsa_codebook_per_level"]:
         assert level["pearson"] == pytest.approx(1.0, abs=1e-9)
+    # pooled over levels, pairs within a level only: the exact geometry again, whatever the levels' offsets
+    assert exact["rsa_codebook"]["pearson"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_pooled_rsa_leaves_out_pairs_across_blocks():
+    from gti.analysis.diagnostics import rsa_blocks
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(6, 5))
+    unit = [m / np.linalg.norm(m, axis=1, keepdims=True) for m in (a, b)]
+    pooled = rsa_blocks([(a, unit[0] @ unit[0].T), (b, unit[1] @ unit[1].T)])
+    assert pooled["pearson"] == pytest.approx(1.0) and pooled["p_value"] == pytest.approx(1 / 200)
+    with pytest.raises(GtiError, match="block 1 must be"):
+        rsa_blocks([(a, unit[0] @ unit[0].T), (b, np.eye(3))])

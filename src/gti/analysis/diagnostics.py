@@ -183,25 +183,45 @@ def rsa(
     Returns:
         `{"pearson": r, "spearman": rho, "p_value": p, "permutations": n}` (None where undefined).
     """
-    cosine = cosine_matrix(matrix)
-    reference = _as_matrix(reference_similarity, "reference_similarity")
-    if reference.shape != cosine.shape:
-        raise GtiError(f"reference_similarity must be {cosine.shape}, got {reference.shape}")
-    ours, theirs = _upper_triangle(cosine), _upper_triangle(reference)
-    if ours.size < 2 or np.ptp(ours) < _CONSTANT_SPREAD or np.ptp(theirs) < _CONSTANT_SPREAD:
+    return rsa_blocks([(matrix, reference_similarity)], permutations, seed)
+
+
+def rsa_blocks(
+    blocks: Sequence[tuple[ArrayLike, ArrayLike]], permutations: int = 199, seed: int = 0
+) -> dict[str, float | int | None]:
+    """`rsa` over several blocks at once: the pairs within each block, pooled; no pair across blocks.
+
+    For semantic ids, a block is one level: codebook vectors of different residual levels
+    live in different spaces, so only pairs of tokens of one level are compared. The
+    Mantel permutations shuffle each block's reference on its own.
+    """
+    ours, references = [], []
+    for index, (matrix, reference_similarity) in enumerate(blocks):
+        cosine = cosine_matrix(matrix)
+        reference = _as_matrix(reference_similarity, "reference_similarity")
+        if reference.shape != cosine.shape:
+            raise GtiError(f"reference_similarity of block {index} must be {cosine.shape}, got {reference.shape}")
+        ours.append(_upper_triangle(cosine))
+        references.append(reference)
+    mine = np.concatenate(ours)
+    theirs = np.concatenate([_upper_triangle(reference) for reference in references])
+    if mine.size < 2 or np.ptp(mine) < _CONSTANT_SPREAD or np.ptp(theirs) < _CONSTANT_SPREAD:
         return {"pearson": None, "spearman": None, "p_value": None, "permutations": permutations}
-    pearson = float(stats.pearsonr(ours, theirs).statistic)
-    centred = (ours - ours.mean()) / np.linalg.norm(ours - ours.mean())  # Pearson = dot of centred unit vectors
+    pearson = float(stats.pearsonr(mine, theirs).statistic)
+    centred = (mine - mine.mean()) / np.linalg.norm(mine - mine.mean())  # Pearson = dot of centred unit vectors
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(permutations):
-        order = rng.permutation(reference.shape[0])
-        shuffled = _upper_triangle(reference[np.ix_(order, order)])
+        shuffled = np.concatenate([
+            _upper_triangle(reference[np.ix_(order, order)])
+            for reference in references
+            for order in [rng.permutation(reference.shape[0])]
+        ])
         shuffled = shuffled - shuffled.mean()
         exceed += float(centred @ shuffled) / max(float(np.linalg.norm(shuffled)), 1e-300) >= pearson - 1e-12
     return {
         "pearson": pearson,
-        "spearman": float(stats.spearmanr(ours, theirs).statistic),
+        "spearman": float(stats.spearmanr(mine, theirs).statistic),
         "p_value": (1 + exceed) / (1 + permutations),
         "permutations": permutations,
     }
@@ -290,9 +310,10 @@ def diagnose(
     Returns:
         A dict with `effective_rank`, `singular_values`, `mean_pairwise_cosine`, `norm_mean`,
         `old_norm_mean`, `rsa_hierarchy`, `nearest_old` and, when codebooks are given,
-        `rsa_codebook` (all quantizer levels together, raw rows) and `rsa_codebook_per_level`
-        (one {pearson, spearman} per level, rows centred within the level). Undefined values (correlations of constant similarities, the old
-        norm when every row is new) are None.
+        `rsa_codebook` (pairs of tokens of one level, every quantizer level pooled, rows centred
+        within their level) and `rsa_codebook_per_level` (the same, one level at a time).
+        Undefined values (correlations of constant similarities, the old norm when every row is
+        new) are None.
     """
     if not isinstance(embeddings, torch.Tensor):
         embeddings = np.asarray(embeddings)
@@ -320,15 +341,14 @@ def diagnose(
         sizes = [len(codebook) for codebook in codebooks]
         if sizes != list(codebook_sizes[: len(sizes)]):
             raise GtiError(f"codebook sizes {sizes} do not match codebook_sizes {list(codebook_sizes)}")
-        reference = codebook_similarity(codebooks)
-        report["rsa_codebook"] = rsa(new[: reference.shape[0]], reference)
-        report["rsa_codebook_per_level"] = []
-        start = 0
+        blocks, start = [], 0
         for codebook in codebooks:
             rows = new[start : start + len(codebook)]  # (K_l, H)
             # centred within the level: the offset every row shares (e.g. from mean init) says nothing of geometry
-            report["rsa_codebook_per_level"].append(rsa(rows - rows.mean(0), codebook_similarity([codebook])))
+            blocks.append((rows - rows.mean(0), codebook_similarity([codebook])))
             start += len(codebook)
+        report["rsa_codebook"] = rsa_blocks(blocks)
+        report["rsa_codebook_per_level"] = [rsa(*block) for block in blocks]
     report["rsa_hierarchy"] = rsa(new, hierarchy_similarity(codes, codebook_sizes))
 
     rng = np.random.default_rng(seed)

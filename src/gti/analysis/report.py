@@ -76,9 +76,9 @@ def collect_diagnostics(run_dir: Path) -> Path:
           f"{'RSA hierarchy':>15}")
     for method, stages in found.items():
         for stage, d in stages.items():
-            rsa_code = (d.get("rsa_codebook") or {}).get("spearman")
-            rsa_level = ((d.get("rsa_codebook_per_level") or [{}])[0] or {}).get("spearman")
-            rsa_tree = (d.get("rsa_hierarchy") or {}).get("spearman")
+            rsa_code = (d.get("rsa_codebook") or {}).get("pearson")
+            rsa_level = ((d.get("rsa_codebook_per_level") or [{}])[0] or {}).get("pearson")
+            rsa_tree = (d.get("rsa_hierarchy") or {}).get("pearson")
             shown = ["-" if v is None else f"{v:.3f}" for v in (rsa_code, rsa_level, rsa_tree)]
             p_code = (d.get("rsa_codebook") or {}).get("p_value")
             print(f"{method:<10}{stage:<11}{d['effective_rank']:>10.2f}{d['mean_pairwise_cosine']:>10.4f}"
