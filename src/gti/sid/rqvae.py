@@ -107,7 +107,10 @@ class _RqVae(nn.Module):
                 assignment = sinkhorn_assign(distances)
             else:
                 assignment = distances.argmin(1)
-            code = self.codebooks[level][assignment]  # (B, latent)
+            # a one-hot product instead of indexing: its backward is a matrix product, not a scatter-add,
+            # whose accumulation order (hence the result) varies from run to run on CPU
+            one_hot = torch.nn.functional.one_hot(assignment, self.codebooks.shape[1]).to(residual.dtype)  # (B, K)
+            code = one_hot @ self.codebooks[level]  # (B, latent)
             assignments.append(assignment)
             residuals.append(residual)
             chosen.append(code)
