@@ -47,7 +47,7 @@ def compute_device() -> torch.device:
     return torch.device("cpu")
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device: torch.device | str):
     """A context that runs matrix products in bfloat16 when `precision` resolves to it on `device`."""
     enabled = resolve_precision(precision, device) == "bfloat16"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)

@@ -264,7 +264,7 @@ class Pipeline:
     def _train_key(self, validation: bool) -> dict:
         """The [train] settings that change a training stage's result (checkpoints and logs do not)."""
         options = self.config.train
-        key = {"precision": resolve_precision(options.precision), "grad_accum": options.grad_accum,
+        key = {"precision": resolve_precision(options.precision, compute_device()), "grad_accum": options.grad_accum,
                "group_by_length": options.group_by_length}
         if validation and options.validate_every:
             key.update(validate_every=options.validate_every, validate_users=options.validate_users,
@@ -343,8 +343,9 @@ class Pipeline:
         builder = self._prompt_builder(tokenizer, sids)
         examples = split.test[: self.config.eval.users] if self.config.eval.users else split.test
         prompts = [builder.seqrec(e.history).prompt for e in examples]
+        targets = [sids.row(e.target) for e in examples]
         result = evaluate(
-            model, prompts, [sids.row(e.target) for e in examples],
+            model, prompts, targets,
             sids.trie(), builder.level_ids, beams=self.config.eval.beams, batch_size=self.config.eval.batch_size,
             pad_token_id=tokenizer.pad_token_id, progress=True,
         )
@@ -371,7 +372,7 @@ class Pipeline:
         if self.config.eval.pool_sizes:
             ranks_by_size = {
                 size: pool_ranks(
-                    model, prompts, [sids.row(e.target) for e in examples], sids.codes, builder.level_ids,
+                    model, prompts, targets, sids.codes, builder.level_ids,
                     min(size, len(sids.item_ids) - 1), len(sids.item_ids), self.config.eval.seed,
                 )
                 for size in self.config.eval.pool_sizes
@@ -473,21 +474,22 @@ def compare(
     run_dir = open_run_dir(config, out, overwrite)
     pipelines = [Pipeline(config, run_dir)] if seeds is None else [Pipeline(config, run_dir, seed) for seed in seeds]
     results = {"config": to_dict(config), "seeds": seeds, "methods": {}}
-    folders = {}
+    ranks = {}  # method -> per-seed lists of per-user ranks, read once
     for method in methods:
         runs = []
         for pipeline in pipelines:
             print(f"== {method}" + ("" if pipeline.seed is None else f" (seed {pipeline.seed})"))
             runs.append(pipeline.run_method(method))
-        folders[method] = [pipeline.method_dir(method) for pipeline in pipelines]
-        results["methods"][method] = runs[0] if seeds is None else _combine_seeds(runs, seeds, folders[method])
-        results["methods"][method]["folder"] = str(folders[method][0].relative_to(run_dir))
+        folders = [pipeline.method_dir(method) for pipeline in pipelines]
+        ranks[method] = [eval_ranks(folder) for folder in folders]
+        results["methods"][method] = runs[0] if seeds is None else _combine_seeds(runs, seeds, ranks[method])
+        results["methods"][method]["folder"] = str(folders[0].relative_to(run_dir))
     results["sids"] = read_json(run_dir / "sids" / "report.json")
     if "mean" in methods:
         for name in ("recall@10", "ndcg@10"):
-            reference = seed_averaged_values(folders["mean"], name)
+            reference = seed_averaged_values(ranks["mean"], name)
             for method in methods:
-                values = seed_averaged_values(folders[method], name)
+                values = seed_averaged_values(ranks[method], name)
                 results["methods"][method].setdefault("paired_vs_mean", {})[name] = paired_test(values, reference)
     path = run_dir / "results.json"
     if is_main():
@@ -496,12 +498,12 @@ def compare(
     return path
 
 
-def seed_averaged_values(method_dirs: list[Path], metric: str) -> np.ndarray:
-    """(U,) per-user values of `metric`, averaged over the seeds' method folders (same users in each)."""
-    return np.mean([per_user_values(eval_ranks(folder), metric) for folder in method_dirs], axis=0)
+def seed_averaged_values(seed_ranks: list[list[int | None]], metric: str) -> np.ndarray:
+    """(U,) per-user values of `metric`, averaged over seeds (each seed's ranks for the same users)."""
+    return np.mean([per_user_values(ranks, metric) for ranks in seed_ranks], axis=0)
 
 
-def _combine_seeds(runs: list[dict], seeds: list[int], method_dirs: list[Path]) -> dict:
+def _combine_seeds(runs: list[dict], seeds: list[int], seed_ranks: list[list[int | None]]) -> dict:
     """One method's results over seeds: means (and seed std) of metrics, outputs, losses and seconds."""
     def mean_of(values: list):
         """Mean of numbers, key by key for dicts; None when no seed has a value."""
@@ -514,7 +516,7 @@ def _combine_seeds(runs: list[dict], seeds: list[int], method_dirs: list[Path]) 
     return {
         "metrics": {name: mean_of([run["metrics"][name] for run in runs]) for name in metrics},
         "metrics_seed_std": {name: float(np.std([run["metrics"][name] for run in runs])) for name in metrics},
-        "metrics_ci": {name: bootstrap_ci(seed_averaged_values(method_dirs, name)) for name in metrics},
+        "metrics_ci": {name: bootstrap_ci(seed_averaged_values(seed_ranks, name)) for name in metrics},
         "output": {key: mean_of([run["output"][key] for run in runs]) for key in runs[0]["output"]},
         "finetune_final_loss": mean_of([run["finetune_final_loss"] for run in runs]),
         "seconds": {stage: mean_of([run["seconds"].get(stage) for run in runs]) for stage in runs[0]["seconds"]},

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file, save_file
 
-from gti.device import resolve_precision
+from gti.device import autocast, resolve_precision
 from gti.errors import GtiError
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ def encode_texts(
         if path.exists():
             return load_file(path)["embeddings"]
     encoder = _load(model)
-    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=used == "bfloat16"):
+    with autocast(used, DEVICE):
         embeddings = encoder.encode(
             texts,
             batch_size=batch_size,

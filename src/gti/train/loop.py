@@ -30,7 +30,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
-from gti.device import resolve_precision
+from gti.device import autocast, resolve_precision
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
@@ -304,20 +304,18 @@ def train(
         raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
                        f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
     result.precision = resolve_precision(options.precision, accelerator.device)
-    autocast = (lambda: torch.autocast(accelerator.device.type, dtype=torch.bfloat16)) \
-        if result.precision == "bfloat16" else nullcontext
     rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
     check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
                accelerator.device, description)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    adamw = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)  # Accelerate wraps it; checkpoints hold this one
     named = _named(model, parameters)
 
     checkpoints = Checkpoints(workdir) if workdir is not None else None
     start_step, best_value, best_weights, bad = 0, None, None, 0
     latest = checkpoints.latest() if checkpoints is not None else None
     if latest is not None:
-        state, best_weights = checkpoints.load(latest, named, optimizer)
+        state, best_weights = checkpoints.load(latest, named, adamw)
         start_step = result.resumed_from = state["step"]
         result.losses, result.tokens, result.seconds = state["losses"], state["tokens"], state["seconds"]
         result.validations, result.best_step = state["validations"], state["best_step"]
@@ -331,7 +329,7 @@ def train(
             return (step + 1) / warmup_steps
         return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = accelerator.prepare(model, adamw)
     model.train()
     plan = BatchPlan(samples, batch_size, seed, options.group_by_length)
     start = time.perf_counter() - result.seconds
@@ -348,14 +346,15 @@ def train(
         for number, piece in enumerate(pieces):
             batch = collate([samples[i] for i in piece], pad_id).to(accelerator.device)
             sync = number == len(pieces) - 1 or world == 1
-            with (nullcontext() if sync else accelerator.no_sync(model)), autocast():
+            with (nullcontext() if sync else accelerator.no_sync(model)), autocast(result.precision, accelerator.device):
                 loss_sum = answer_loss(model, batch, reduction="sum")
             # DDP averages gradients over processes, hence the factor `world`
             accelerator.backward(loss_sum * world / answer_tokens)
             total += loss_sum.detach()
             tokens += batch.tokens
+        step_lr = lr * schedule(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr * schedule(step)
+            group["lr"] = step_lr
         accelerator.clip_grad_norm_(parameters, max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -369,14 +368,14 @@ def train(
         result.tokens += tokens
         result.seconds = time.perf_counter() - start
         progress.set_postfix(loss=f"{value:.3f}", tok_s=f"{result.tokens_per_second:.0f}")
-        log.write({"step": step, "loss": value, "lr": lr * schedule(step), "tokens": result.tokens,
+        log.write({"step": step, "loss": value, "lr": step_lr, "tokens": result.tokens,
                    "tokens_per_s": round(result.tokens_per_second, 1), "seconds": round(result.seconds, 2)})
         if on_step is not None:
             on_step(step, value)
         done = step + 1
         if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
             model.eval()
-            with torch.no_grad(), autocast():
+            with torch.no_grad(), autocast(result.precision, accelerator.device):
                 measures = validate(accelerator.unwrap_model(model))
             model.train()
             if options.monitor not in measures:
@@ -391,7 +390,7 @@ def train(
                 result.stopped_early = bool(options.patience) and bad >= options.patience
         if checkpoints is not None and options.checkpoint_every and done % options.checkpoint_every == 0 and done < steps:
             if accelerator.is_main_process:
-                checkpoints.save(done, named, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, {
+                checkpoints.save(done, named, adamw, {
                     "losses": result.losses, "tokens": result.tokens, "seconds": result.seconds,
                     "validations": result.validations, "best_step": result.best_step,
                     "best_value": best_value, "bad": bad,
