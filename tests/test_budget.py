@@ -5,7 +5,7 @@ import json
 import pytest
 from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
-import gti.pipeline
+import gti.stages.finetune
 from gti.cli import main
 
 CONSTANT = ("finetune.schedule=constant", "finetune.samples=sliding", "finetune.warmup_steps=1")
@@ -79,18 +79,18 @@ def test_resumed_run_does_not_redo_finished_points(tiny_dataset, tiny_model_dir,
     out = tmp_path / "run"
     args = ["run", *run_args(tiny_dataset, tiny_model_dir, out, *CONSTANT, "finetune.steps=6", "eval.at_steps=[2, 4]")]
     evaluated = []
-    original = gti.pipeline.Pipeline._evaluate
+    original = gti.stages.finetune.evaluate_into
 
-    def interrupted(self, model, tokenizer, split, sids, folder):
-        evaluated.append(folder.name)
-        if folder.name == ".step-000004.tmp":
+    def interrupted(*args):
+        evaluated.append(args[-1].name)
+        if args[-1].name == ".step-000004.tmp":
             raise KeyboardInterrupt
-        return original(self, model, tokenizer, split, sids, folder)
+        return original(*args)
 
-    monkeypatch.setattr(gti.pipeline.Pipeline, "_evaluate", interrupted)
+    monkeypatch.setattr(gti.stages.finetune, "evaluate_into", interrupted)
     assert main(args) == 130  # interrupted while evaluating step 4
     assert evaluated == [".step-000002.tmp", ".step-000004.tmp"]
-    monkeypatch.setattr(gti.pipeline.Pipeline, "_evaluate", lambda *a: (evaluated.append(a[-1].name), original(*a))[1])
+    monkeypatch.setattr(gti.stages.finetune, "evaluate_into", lambda *a: (evaluated.append(a[-1].name), original(*a))[1])
     evaluated.clear()
     assert main(args) == 0
     assert evaluated[0] == ".step-000004.tmp" and ".step-000002.tmp" not in evaluated

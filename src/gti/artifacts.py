@@ -23,15 +23,28 @@ MANIFEST = "manifest.json"
 _VERSIONED = ("gti", "torch", "transformers", "accelerate", "peft", "sentence-transformers", "numpy")
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write JSON to `path` atomically (temporary name in the same folder, then rename)."""
+def atomic_write(path: Path, data: str | bytes) -> Path:
+    """Write text or bytes to `path` atomically: a temporary name in the same folder, then a rename.
+
+    A reader (or a killed writer) never sees a partial file under the final name.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as file:
-        json.dump(data, file, indent=2)
-        file.write("\n")
-    os.chmod(temporary, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
-    os.replace(temporary, path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON (indented, newline-terminated) to `path` atomically."""
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
 
 
 def read_json(path: Path) -> object:

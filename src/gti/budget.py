@@ -6,8 +6,8 @@ padding excluded) and training seconds, summed over every training stage of the 
 grounding included. A grounded method's point is then compared, user by user, with each
 baseline's cheapest point that processed at least as many tokens.
 
-Points live in `<method>/finetune/points/step-NNNNNN/` (the same files as an eval stage, plus
-`point.json`) and, for the last step, in `<method>/eval/`.
+Points live in the fine-tuning stage's `points/step-NNNNNN/` (the same files as an evaluate
+stage, plus `point.json`) and, for the last step, in the evaluate stage's folder.
 """
 
 import json
@@ -17,6 +17,7 @@ import numpy as np
 
 from gti.artifacts import MANIFEST, read_json
 from gti.rec import bootstrap_ci, paired_test, per_user_values
+from gti.results import BudgetPoint, Matched
 
 PAIRED_METRICS = ("recall@10", "ndcg@10")
 
@@ -48,77 +49,78 @@ def training_compute(manifest_path: Path) -> tuple[int, float]:
     return int(manifest.get("train_tokens", 0)), float(manifest.get("train_seconds", 0.0))
 
 
-def points(method_dir: Path) -> list[tuple[int, Path, int, float]]:
-    """(fine-tuning step, evaluation folder, fine-tuning tokens, fine-tuning seconds) of each point, by step."""
-    method_dir = Path(method_dir)
+def points(finetune: Path, evaluation: Path) -> list[tuple[int, Path, int, float]]:
+    """(fine-tuning step, evaluation folder, fine-tuning tokens, fine-tuning seconds) of each point, by step.
+
+    Args:
+        finetune: the fine-tuning stage folder (its `points/` and manifest).
+        evaluation: the evaluate stage folder (the last step's point).
+    """
     found = []
-    for folder in sorted((method_dir / "finetune" / "points").glob("step-*")):
+    for folder in sorted((Path(finetune) / "points").glob("step-*")):
         point = read_json(folder / "point.json")
         found.append((point["finetune_steps"], folder, point["train_tokens"], point["train_seconds"]))
-    manifest = read_json(method_dir / "finetune" / MANIFEST)
-    tokens, seconds = training_compute(method_dir / "finetune" / MANIFEST)
-    found.append((manifest["config"]["finetune"]["steps"], method_dir / "eval", tokens, seconds))
+    manifest = read_json(Path(finetune) / MANIFEST)
+    tokens, seconds = training_compute(Path(finetune) / MANIFEST)
+    found.append((manifest["config"]["finetune"]["steps"], Path(evaluation), tokens, seconds))
     return found
 
 
-def budget_curve(method_dirs: list[Path], before: list[tuple[int, float]]) -> tuple[list[dict], dict[int, list]]:
+def budget_curve(stages: list[tuple[Path, Path]], before: list[tuple[int, float]]) -> tuple[list[BudgetPoint], dict]:
     """One method's points over seeds, in increasing budget order.
 
     Args:
-        method_dirs: the method's folder for each seed (one folder without seeds).
+        stages: per seed, the method's (fine-tuning folder, evaluate folder).
         before: per seed, (tokens, seconds) of its training stages before fine-tuning (grounding).
 
     Returns:
-        The `by_budget` entries ({"finetune_steps", "train_tokens", "seconds", "metrics", "ci",
-        "output"}; tokens, seconds and metrics are means over seeds, CIs over users of the
-        per-user values averaged over seeds) and, per step, each seed's per-user ranks.
+        The budget points (tokens, seconds and metrics are means over seeds, CIs over users of
+        the per-user values averaged over seeds) and, per step, each seed's per-user ranks.
     """
-    per_seed = [points(folder) for folder in method_dirs]
-    steps = [step for step, *_ in per_seed[0]]
-    entries, ranks = [], {}
-    for index, step in enumerate(steps):
+    per_seed = [points(finetune, evaluation) for finetune, evaluation in stages]
+    curve, ranks = [], {}
+    for index, (step, *_) in enumerate(per_seed[0]):
         found = [seed_points[index] for seed_points in per_seed]
         folders = [folder for _, folder, _, _ in found]
         ranks[step] = [read_ranks(folder) for folder in folders]
         metrics = [read_json(folder / "metrics.json") for folder in folders]
-        outputs = [read_json(folder / "output.json") for folder in folders]
-        entries.append({
-            "finetune_steps": step,
-            "train_tokens": float(np.mean([base[0] + tokens for base, (_, _, tokens, _) in zip(before, found)])),
-            "seconds": round(float(np.mean([base[1] + seconds for base, (_, _, _, seconds) in zip(before, found)])), 3),
-            "metrics": {name: float(np.mean([m[name] for m in metrics])) for name in metrics[0]},
-            "ci": {name: bootstrap_ci(seed_averaged_values(ranks[step], name)) for name in metrics[0]},
-            "output": mean_of(outputs),
-        })
-    return entries, ranks
+        curve.append(BudgetPoint(
+            finetune_steps=step,
+            train_tokens=float(np.mean([base[0] + tokens for base, (_, _, tokens, _) in zip(before, found)])),
+            seconds=round(float(np.mean([base[1] + seconds for base, (_, _, _, seconds) in zip(before, found)])), 3),
+            metrics={name: float(np.mean([m[name] for m in metrics])) for name in metrics[0]},
+            ci={name: bootstrap_ci(seed_averaged_values(ranks[step], name)) for name in metrics[0]},
+            output=mean_of([read_json(folder / "output.json") for folder in folders]),
+        ))
+    return curve, ranks
 
 
-def compute_matched(curves: dict[str, list[dict]], ranks: dict[str, dict[int, list]], grounded: list[str]) -> list[dict]:
+def compute_matched(curves: dict[str, list[BudgetPoint]], ranks: dict[str, dict[int, list]],
+                    grounded: list[str]) -> list[Matched]:
     """Each grounded method's point against every other method's cheapest point with at least as many tokens.
 
     Returns:
-        One entry per grounded point: {"method", "finetune_steps", "train_tokens", "vs": {baseline:
-        {"finetune_steps", "train_tokens", metric: paired test (diff, ci, p_value)} or None when
-        the baseline has no point with as many tokens}}.
+        One entry per grounded point; `vs[baseline]` holds that point's steps and tokens and a
+        paired test (diff, ci, p_value) per metric of `PAIRED_METRICS`, or None when the
+        baseline has no point with as many tokens.
     """
     baselines = [method for method in curves if method not in grounded]
     table = []
     for method in grounded:
         for point in curves.get(method, []):
-            entry = {"method": method, "finetune_steps": point["finetune_steps"], "train_tokens": point["train_tokens"],
-                     "vs": {}}
+            entry = Matched(method, point.finetune_steps, point.train_tokens, {})
             for baseline in baselines:
-                matched = [p for p in curves[baseline] if p["train_tokens"] >= point["train_tokens"]]
+                matched = [p for p in curves[baseline] if p.train_tokens >= point.train_tokens]
                 if not matched:
-                    entry["vs"][baseline] = None
+                    entry.vs[baseline] = None
                     continue
                 other = matched[0]
-                comparison = {"finetune_steps": other["finetune_steps"], "train_tokens": other["train_tokens"]}
+                comparison = {"finetune_steps": other.finetune_steps, "train_tokens": other.train_tokens}
                 for name in PAIRED_METRICS:
                     comparison[name] = paired_test(
-                        seed_averaged_values(ranks[method][point["finetune_steps"]], name),
-                        seed_averaged_values(ranks[baseline][other["finetune_steps"]], name),
+                        seed_averaged_values(ranks[method][point.finetune_steps], name),
+                        seed_averaged_values(ranks[baseline][other.finetune_steps], name),
                     )
-                entry["vs"][baseline] = comparison
+                entry.vs[baseline] = comparison
             table.append(entry)
     return table

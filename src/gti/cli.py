@@ -2,13 +2,16 @@
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from gti.config import METHODS
+from gti.cliflags import add_section_flags, section_values
+from gti.config import DataConfig, SidConfig
 from gti.distributed import finish
 from gti.errors import GtiError
+from gti.methods import METHODS
 
 
 def _data_stats(args: argparse.Namespace) -> None:
@@ -27,50 +30,47 @@ def _data_stats(args: argparse.Namespace) -> None:
 
 
 def _sids(args: argparse.Namespace) -> None:
-    from gti.artifacts import write_json
-    from gti.data import load_dataset, render_item_text
-    from gti.sid import build_sids, format_report, save_codebooks
+    from gti.artifacts import MANIFEST, cached_manifest, stage_key
+    from gti.config import from_dict, to_dict
+    from gti.stages.data import data_key, load
+    from gti.stages.sids import run_sids
 
+    given = section_values(args, args.config_flags)
+    config = from_dict({"data": {"source": args.dataset, **given.get("data", {})}, "sids": given.get("sids", {})},
+                       "gti sids")
     out = Path(args.out)
-    if (out / "sids.json").exists() and not args.overwrite:
-        raise GtiError(f"{out / 'sids.json'}: already exists; pass --overwrite to replace it")
-    dataset = load_dataset(args.dataset, args.format)
-    texts = {item_id: render_item_text(item) for item_id, item in dataset.items.items()}
-    sids, report, codebooks = build_sids(
-        texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder,
-        quantizer=args.quantizer, collisions=args.collisions, categories=dataset.top_categories() or None,
-        precision=args.precision,
-    )
-    sids.save(out)
-    save_codebooks(codebooks, out / "codebooks.safetensors")
-    write_json(out / "report.json", report)
-    print(format_report(report))
-    print(f"wrote {out / 'sids.json'}, {out / 'report.json'}, {out / 'codebooks.safetensors'}")
+    key = stage_key(to_dict(config.sids), {"data": data_key(config.data)})
+    if (out / "sids.json").exists() and cached_manifest(out, key) is None:
+        if not args.overwrite:
+            raise GtiError(f"{out / 'sids.json'}: already exists (other settings or data); pass --overwrite to replace it")
+        shutil.rmtree(out)
+    cached = cached_manifest(out, key) is not None
+    run_sids(config.sids, config.data.text_fields, load(config.data), data_key(config.data), out)
+    if cached:
+        print(f"{out}: already holds these SIDs (same settings and data); nothing recomputed")
+    print(f"wrote {out / 'sids.json'}, {out / 'report.json'}, {out / 'codebooks.safetensors'}, {out / MANIFEST}")
+    print(f"use them in a run: gti run CONFIG --sids {out}  (the run's [data] settings must match)")
 
 
 def _run(args: argparse.Namespace) -> None:
-    from gti.artifacts import write_json
     from gti.config import load_config
-    from gti.pipeline import Pipeline, open_run_dir
+    from gti.runner import run
 
     config = load_config(args.config, args.set)
-    run_dir = open_run_dir(config, args.out, args.overwrite)
-    results = Pipeline(config, run_dir).run_method(config.init.method)
-    write_json(run_dir / "metrics.json", results["metrics"])
-    print(json.dumps(results["metrics"], indent=2))
+    result = run(config, args.out, args.overwrite, config.init.method, sids_dir=args.sids)
+    print(json.dumps(result.metrics, indent=2))
 
 
 def _ground(args: argparse.Namespace) -> None:
     from gti.config import load_config
-    from gti.pipeline import Pipeline, open_run_dir
+    from gti.runner import run
 
     config = load_config(args.config, args.set)
-    run_dir = open_run_dir(config, args.out, args.overwrite)
-    results = Pipeline(config, run_dir).run_method("gti", until="ground")
-    for stage, diagnostics in results["diagnostics"].items():
+    result = run(config, args.out, args.overwrite, "gti", until="ground", sids_dir=args.sids)
+    for stage, diagnostics in result.diagnostics.items():
         print(f"{stage:<9} effective rank {diagnostics['effective_rank']:8.2f}  "
               f"mean cosine {diagnostics['mean_pairwise_cosine']:.4f}")
-    print(f"grounded rows: {run_dir / 'gti' / 'ground'}")
+    print(f"grounded rows: {Path(args.out or config.out) / 'gti' / 'ground'}")
 
 
 def _diagnose(args: argparse.Namespace) -> None:
@@ -81,7 +81,7 @@ def _diagnose(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from gti.pipeline import compare
+    from gti.runner import compare
 
     start = time.perf_counter()
     results_path = compare(args.config, args.set, ["mean", "gti"], args.out, args.overwrite)
@@ -100,7 +100,7 @@ def _integers(flag: str, text: str | None) -> list[int] | None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from gti.pipeline import compare
+    from gti.runner import compare
 
     seeds = _integers("--seeds", args.seeds)
     budgets = _integers("--budgets", args.budgets)
@@ -120,20 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=_data_stats)
 
-    sids = verbs.add_parser("sids", help="build semantic ids for a catalog")
-    sids.add_argument("dataset", help="ml-100k or a dataset folder")
-    sids.add_argument("--out", required=True, help="output folder")
-    sids.add_argument("--format", choices=["ml-100k", "normalized", "lcrec", "recbole"])
-    sids.add_argument("--levels", type=int, default=3, help="quantization levels (a disambiguation level is added)")
-    sids.add_argument("--codes", type=int, default=256, help="codes per level")
-    sids.add_argument("--seed", type=int, default=0)
-    sids.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence-transformers model")
-    sids.add_argument("--quantizer", choices=["rq-kmeans", "rq-kmeans-balanced", "rq-vae"], default="rq-kmeans")
-    sids.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                      help="sentence encoder precision (auto: bfloat16 where the hardware has it)")
-    sids.add_argument("--collisions", choices=["extra-level", "reassign"], default="extra-level",
-                      help="how items sharing all codes are separated")
-    sids.add_argument("--overwrite", action="store_true", help="replace existing output")
+    sids = verbs.add_parser("sids", help="build semantic ids for a catalog (the pipeline's sids stage, in one folder)")
+    sids.add_argument("dataset", help="ml-100k or a dataset folder [data.source]")
+    sids.add_argument("--out", required=True, help="output folder (a sids stage: `gti run --sids` adopts it)")
+    sids.add_argument("--overwrite", action="store_true", help="replace SIDs made with other settings or data")
+    sids.set_defaults(config_flags=add_section_flags(sids, DataConfig, "data", rename={"seed": "data_seed"}, skip=("source",))
+                      + add_section_flags(sids, SidConfig, "sids"))
     sids.set_defaults(func=_sids)
 
     diagnose = verbs.add_parser("diagnose", help="gather the embedding diagnostics of a run folder, with plots")
@@ -151,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         verb.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
         verb.add_argument("--out", help="run folder (default: the config's `out`)")
         verb.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
+        if name in ("run", "ground"):
+            verb.add_argument("--sids", help="a folder made by `gti sids` to use (its SID settings replace the config's)")
         if name == "compare":
             verb.add_argument("--seeds", help="comma-separated training seeds, e.g. 1,2,3 (each method runs once per seed)")
             verb.add_argument("--budgets", help="comma-separated fine-tuning steps, e.g. 150,300,600,1200: every method "

@@ -13,13 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gti.errors import GtiError
+from gti.methods import BASE_CHOICES, METHODS
 
-INIT_METHODS = ("mean", "mean-hf", "random", "text", "gti")
-LCREC_METHODS = ("lcrec", "gti+lcrec")
-"""Methods that mix the LC-Rec tasks into fine-tuning: `lcrec` starts from mean init, `gti+lcrec` from grounding."""
-METHODS = INIT_METHODS + LCREC_METHODS
-GROUNDED_METHODS = ("gti", "gti+lcrec")
-"""Methods that train a grounding stage before fine-tuning."""
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
     "Can you tell me what item is described as {description}?",
@@ -242,11 +237,11 @@ class RunConfig:
 
 _CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
-    ("init", "method"): METHODS,
+    ("init", "method"): tuple(METHODS),
     ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
     ("sids", "precision"): ("auto", "float32", "bfloat16"),
     ("sids", "collisions"): ("extra-level", "reassign"),
-    ("init", "base"): ("mean", "random", "text"),
+    ("init", "base"): BASE_CHOICES,
     ("prompts", "style"): ("compact", "paper"),
     ("ground", "directions"): ("text2sid", "sid2text", "both"),
     ("finetune", "samples"): ("last", "sliding"),
@@ -389,7 +384,31 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
             if not isinstance(target, dict):
                 raise GtiError(f"--set {text!r}: {key!r} is not a section")
         target[keys[-1]] = value
-    where = str(path) if path is not None else "config"
+    return from_dict(values, str(path) if path is not None else "config")
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal under it in the class body), first line only."""
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    found = {}
+    for statement, following in zip(body, body[1:]):
+        if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            found[statement.target.id] = " ".join(following.value.value.split())
+    return found
+
+
+def choices(section: str, key: str) -> tuple | None:
+    """The allowed values of `section.key`, when it has a fixed set."""
+    values = _CHOICES.get((section, key))
+    return None if values is None else tuple(v for v in values if v is not None)
+
+
+def from_dict(values: dict, where: str = "config") -> RunConfig:
+    """A validated `RunConfig` from plain data (what `to_dict` gives back)."""
     try:
         config = _build(RunConfig, values, "")
     except GtiError as error:

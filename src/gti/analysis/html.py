@@ -5,13 +5,18 @@ diagnostics of the new rows by stage, training curves and seconds per stage.
 """
 
 import base64
+from dataclasses import asdict
 import html
 import json
 from pathlib import Path
 
+from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.curves import plot_budget_curves
 from gti.analysis.plots import plot_training_curves
-from gti.analysis.report import SHOWN_METRICS, STAGES
+from gti.artifacts import atomic_write
+from gti.layout import RunLayout
+from gti.methods import METHODS
+from gti.results import Comparison, MethodResult
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -47,9 +52,9 @@ def _losses(path: Path) -> dict[str, list[float]]:
     return data if isinstance(data, dict) else {"finetune": data}
 
 
-def _budget_section(results: dict, run_dir: Path) -> list[str]:
+def _budget_section(results: Comparison, run_dir: Path) -> list[str]:
     """Budget curves and the compute-matched comparison, when any method was evaluated at several budgets."""
-    curves = {m: r["by_budget"] for m, r in results["methods"].items() if r.get("by_budget")}
+    curves = {m: [asdict(p) for p in r.by_budget] for m, r in results.methods.items() if r.by_budget}
     if not any(len(points) > 1 for points in curves.values()):
         return []
     parts = ["<h2>Budget curves</h2><p class='note'>Each method fine-tunes once and is evaluated at each budget on "
@@ -65,7 +70,7 @@ def _budget_section(results: dict, run_dir: Path) -> list[str]:
                          *(f"{n} [95% CI]" for n in shown), "invalid SIDs"], rows))
     plot_budget_curves(curves, run_dir / "budget_curves.png", shown)
     parts.append(_image(run_dir / "budget_curves.png", f"{' and '.join(shown)} by fine-tuning steps and by training tokens"))
-    matched = results.get("compute_matched") or []
+    matched = [asdict(entry) for entry in results.compute_matched]
     if matched:
         parts.append("<h2>Compute-matched comparison</h2><p class='note'>Each grounded point against each other "
                      "method's cheapest point with at least as many training tokens: paired difference over users "
@@ -86,76 +91,87 @@ def _budget_section(results: dict, run_dir: Path) -> list[str]:
     return parts
 
 
-def write_html_report(results: dict, run_dir: Path) -> Path:
-    """Write `run_dir/report.html` (and `training_curves.png`) from a `compare` results dict."""
+def _per_level(diagnostics: dict) -> str:
+    """Each SID level's RSA against its codebook: Pearson with its Mantel p-value."""
+    levels = diagnostics.get("rsa_codebook_per_level") or []
+    return "; ".join(
+        f"{chr(ord('a') + index)} {_number(level.get('pearson'), 3)} (p {_number(level.get('p_value'), 3)})"
+        for index, level in enumerate(levels)
+    ) or "-"
+
+
+def _gain_cells(method: str, result: MethodResult, reference: dict) -> list[str]:
+    cells = [method]
+    for name in ("recall@10", "ndcg@10"):
+        base = reference.get(name)
+        gain = "-" if not base else f"{100 * (result.metrics[name] - base) / base:+.1f}%"
+        test = (result.paired_vs_mean or {}).get(name)
+        cells += [gain, "-" if test is None else f"{test['diff']:+.4f} [{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}]",
+                  "-" if test is None else f"{test['p_value']:.3f}"]
+    return cells
+
+
+def write_html_report(results: Comparison, run_dir: Path) -> Path:
+    """Write `run_dir/report.html` (and `training_curves.png`) from a comparison."""
     run_dir = Path(run_dir)
-    methods = results["methods"]
-    reference = methods.get("mean", {}).get("metrics")
+    layout = RunLayout(run_dir, results.seeds[0] if results.seeds else None)
+    mean = results.methods.get("mean")
     metric_rows, gain_rows, diag_rows, second_rows = [], [], [], []
     curves: dict[str, dict[str, list[float]]] = {"grounding": {}, "fine-tuning": {}}
-    for method, result in methods.items():
-        metrics, intervals = result["metrics"], result.get("metrics_ci", {})
+    for method, result in results.methods.items():
         metric_rows.append([method] + [
-            f"{metrics[m]:.4f} [{intervals[m][0]:.4f}, {intervals[m][1]:.4f}]" if intervals.get(m) else _number(metrics.get(m))
+            f"{result.metrics[m]:.4f} [{result.metrics_ci[m][0]:.4f}, {result.metrics_ci[m][1]:.4f}]"
+            if result.metrics_ci.get(m) else _number(result.metrics.get(m))
             for m in SHOWN_METRICS
-        ])
-        paired = result.get("paired_vs_mean", {})
-        if reference is not None and method != "mean":
-            cells = [method]
-            for name in ("recall@10", "ndcg@10"):
-                base = reference.get(name)
-                gain = "-" if not base else f"{100 * (metrics[name] - base) / base:+.1f}%"
-                test = paired.get(name)
-                cells += [gain, "-" if test is None else f"{test['diff']:+.4f} [{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}]",
-                          "-" if test is None else f"{test['p_value']:.3f}"]
-            gain_rows.append(cells)
+        ] + [f"{result.train_tokens:,.0f}", _number(result.train_seconds, 0)])
+        if mean is not None and method != "mean":
+            gain_rows.append(_gain_cells(method, result, mean.metrics))
         for stage in STAGES:
-            d = result["diagnostics"].get(stage)
+            d = result.diagnostics.get(stage)
             if d is not None:
                 codebook = d.get("rsa_codebook") or {}
                 diag_rows.append([method, stage, f"{d['effective_rank']:.1f}", f"{d['mean_pairwise_cosine']:.4f}",
                                   _number(codebook.get("pearson"), 3), _number(codebook.get("p_value"), 3),
-                                  _number((d.get("rsa_hierarchy") or {}).get("pearson"), 3)])
-        second_rows.append([method] + [_number(result["seconds"].get(s), 1) for s in ("init", "ground", "finetune", "eval")])
-        folder = run_dir / result.get("folder", method)
-        curves["fine-tuning"][method] = _losses(folder / "finetune" / "losses.json").get("finetune", [])
-        ground_folder = folder.parent.parent / "gti" / folder.name if folder.name.startswith("seed-") else run_dir / "gti"
-        if method in ("gti", "gti+lcrec"):
-            curves["grounding"][method] = _losses(ground_folder / "ground" / "losses.json").get("ground", [])
+                                  _per_level(d), _number((d.get("rsa_hierarchy") or {}).get("pearson"), 3),
+                                  _number((d.get("rsa_hierarchy") or {}).get("p_value"), 3)])
+        second_rows.append([method] + [_number(result.seconds.get(s), 1) for s in ("init", "ground", "finetune", "eval")])
+        curves["fine-tuning"][method] = _losses(layout.stage(method, "finetune") / "losses.json").get("finetune", [])
+        if METHODS[method].ground:
+            curves["grounding"][method] = _losses(layout.stage(method, "ground") / "losses.json").get("ground", [])
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>gti report: {html.escape(run_dir.name)}</title>"
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>gti report: {html.escape(str(run_dir))}</h1>"]
-    seeds = results.get("seeds")
-    config = results["config"]
+    seeds, config = results.seeds, results.config
     parts.append(f"<p class='note'>data {html.escape(str(config['data']['source']))}, model {html.escape(config['model']['name'])}, "
                  f"SIDs {config['sids']['levels']}x{config['sids']['codes']} ({html.escape(config['sids']['quantizer'])}), "
                  f"seeds {seeds if seeds else 'one run per method'}; collision rate "
-                 f"{results.get('sids', {}).get('collision_rate', float('nan')):.3f}.</p>")
+                 f"{results.sids.get('collision_rate', float('nan')):.3f}.</p>")
     parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% bootstrap CI over users"
-                 + (" of the per-user values averaged over seeds" if seeds else "") + ".</p>")
-    parts.append(_table(["method", *SHOWN_METRICS], metric_rows))
+                 + (" of the per-user values averaged over seeds" if seeds else "") + "; mrr is the reciprocal rank "
+                 "within the beams (0 outside them). Training tokens (prompt + answer, padding excluded) and seconds "
+                 "count every training stage, grounding included.</p>")
+    parts.append(_table(["method", *SHOWN_METRICS, "training tokens", "training seconds"], metric_rows))
     if gain_rows:
         parts.append("<h2>Against mean initialization</h2><p class='note'>Relative gain, paired difference with its "
-                     "95% CI, and the two-sided sign-flip permutation p-value over users.</p>")
+                     "95% CI, and the two-sided sign-flip permutation p-value over users, at each method's own "
+                     "budget (see the compute-matched comparison for equal training tokens).</p>")
         parts.append(_table(["method", "recall@10 gain", "recall@10 diff", "p", "ndcg@10 gain", "ndcg@10 diff", "p"], gain_rows))
     parts += _budget_section(results, run_dir)
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
-                 "(Pearson) against the quantizer's codebook with its Mantel p-value, and against the SID hierarchy.</p>")
-    parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA hierarchy"], diag_rows))
+                 "(Pearson) against the quantizer's codebook pooled over levels (each level standardized first) "
+                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value.</p>")
+    parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA per level (p)",
+                         "RSA hierarchy", "p"], diag_rows))
     parts.append(_image(run_dir / "effective_rank.png", "effective rank by stage and method"))
     parts.append(_image(run_dir / "spectrum.png", "singular value spectra by stage"))
-    for method, result in methods.items():
-        folder = run_dir / result.get("folder", method)
+    for method in results.methods:
         for stage in ("init", "finetune"):
-            parts.append(_image(folder / stage / "cosine_heatmap.png", f"{method} after {stage}: cosine of 50 old and 50 SID tokens"))
+            parts.append(_image(layout.stage(method, stage) / "cosine_heatmap.png",
+                                f"{method} after {stage}: cosine of 50 old and 50 SID tokens"))
     if any(any(lines.values()) for lines in curves.values()):
         plot_training_curves(curves, run_dir / "training_curves.png")
         parts.append("<h2>Training</h2>" + _image(run_dir / "training_curves.png", "training loss"))
     parts.append("<h2>Seconds per stage</h2>")
     parts.append(_table(["method", "init", "ground", "finetune", "eval"], second_rows))
     parts.append("</body></html>")
-    path = run_dir / "report.html"
-    temporary = path.with_name(".report.html.tmp")
-    temporary.write_text("\n".join(p for p in parts if p))
-    temporary.replace(path)
-    return path
+    return atomic_write(run_dir / "report.html", "\n".join(p for p in parts if p))

@@ -3,48 +3,46 @@
 import json
 from pathlib import Path
 
+from gti.analysis.constants import SHOWN_METRICS, STAGES
+from gti.analysis.html import write_html_report
 from gti.analysis.plots import plot_effective_rank, plot_spectrum
-from gti.artifacts import write_json
+from gti.artifacts import atomic_write, write_json
 from gti.errors import GtiError
+from gti.layout import STAGE_LABELS, RunLayout
+from gti.results import Comparison
 
-STAGES = ("init", "grounded", "finetuned")
-SHOWN_METRICS = ("recall@1", "recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr")
 
-
-def markdown_table(results: dict) -> str:
+def markdown_table(results: Comparison) -> str:
     """Test metrics, recall@10's 95% CI and paired p-value against mean init, coverage, invalid-SID rate,
-    final fine-tuning loss (mean of the last 10 steps) and the new rows' effective rank per stage."""
+    final fine-tuning loss (mean of the last 10 steps), training tokens and seconds (grounding included)
+    and the new rows' effective rank per stage."""
     header = [
         "method", *SHOWN_METRICS, "recall@10 95% CI", "p vs mean (recall@10)", "coverage@10", "invalid SIDs",
-        "finetune loss", *(f"erank {s}" for s in STAGES),
+        "finetune loss", "train tokens", "train seconds", *(f"erank {s}" for s in STAGES),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, result in results["methods"].items():
-        metrics = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in SHOWN_METRICS]
-        interval = result["metrics_ci"].get("recall@10")
-        paired = result.get("paired_vs_mean", {}).get("recall@10")
+    for method, result in results.methods.items():
+        metrics = [f"{result.metrics.get(m, float('nan')):.4f}" for m in SHOWN_METRICS]
+        interval = result.metrics_ci.get("recall@10")
+        paired = (result.paired_vs_mean or {}).get("recall@10")
         p_value = "-" if paired is None or method == "mean" else f"{paired['p_value']:.3f}"
-        output = result["output"]
-        loss = result.get("finetune_final_loss")
-        ranks = [
-            f"{result['diagnostics'][s]['effective_rank']:.1f}" if s in result["diagnostics"] else "-" for s in STAGES
-        ]
+        loss = result.finetune_final_loss
+        ranks = [f"{result.diagnostics[s]['effective_rank']:.1f}" if s in result.diagnostics else "-" for s in STAGES]
         cells = [
-            method, *metrics, "-" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]", p_value, f"{output['catalog_coverage@10']:.3f}",
-            f"{output['invalid_sid_rate']:.3f}", "-" if loss is None else f"{loss:.3f}", *ranks,
+            method, *metrics, "-" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]", p_value,
+            f"{result.output['catalog_coverage@10']:.3f}", f"{result.output['invalid_sid_rate']:.3f}",
+            "-" if loss is None else f"{loss:.3f}", f"{result.train_tokens:,.0f}", f"{result.train_seconds:.0f}", *ranks,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_report(results: dict, run_dir: Path) -> None:
+def write_report(results: Comparison, run_dir: Path) -> None:
     """Print the metrics table, write `results.md`, and gather the diagnostics with their plots."""
     table = markdown_table(results)
     print(table)
-    (run_dir / "results.md").write_text(table + "\n")
+    atomic_write(Path(run_dir) / "results.md", table + "\n")
     collect_diagnostics(run_dir)
-    from gti.analysis.html import write_html_report  # html imports this module
-
     write_html_report(results, run_dir)
 
 
@@ -56,16 +54,11 @@ def collect_diagnostics(run_dir: Path) -> Path:
     """
     if not Path(run_dir).is_dir():
         raise GtiError(f"{run_dir}: no such run folder")
-    folders = {"init": "init", "ground": "grounded", "finetune": "finetuned"}
     found: dict[str, dict[str, dict]] = {}
-    method_dirs = []
-    for method_dir in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
-        seeds = sorted(p for p in method_dir.glob("seed-*") if p.is_dir())  # `gti compare --seeds` layout
-        method_dirs += [(f"{method_dir.name}/{seed.name}", seed) for seed in seeds] or [(method_dir.name, method_dir)]
-    for name_shown, method_dir in method_dirs:
+    for name_shown, method_dir in RunLayout(Path(run_dir)).method_folders():
         stages = {
-            name: json.loads((method_dir / folder / "diagnostics.json").read_text())
-            for folder, name in folders.items()
+            label: json.loads((method_dir / folder / "diagnostics.json").read_text())
+            for folder, label in STAGE_LABELS.items()
             if (method_dir / folder / "diagnostics.json").is_file()
         }
         if stages:

@@ -12,7 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from gti.config import PromptConfig
 from gti.data import Item, render_item_text
-from gti.rec.beam import level_token_ids
+from gti.lm.vocab import level_token_ids
 from gti.sid import SemanticIds
 
 SEQREC = {

@@ -12,6 +12,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from gti.errors import GtiError
+from gti.sid import codec
 
 
 def extend_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: Sequence[str]) -> torch.Tensor:
@@ -149,3 +150,30 @@ def token_item_texts(codes: np.ndarray, item_text_ids: list[list[int]], codebook
         for level, code in enumerate(codes[row]):
             per_token[offsets[level] + code].append(ids)
     return per_token
+
+
+def level_token_ids(tokenizer: PreTrainedTokenizerBase, codebook_sizes: list[int]) -> list[torch.Tensor]:
+    """The token id of every code, level by level.
+
+    Args:
+        tokenizer: a tokenizer already extended with the SID tokens.
+        codebook_sizes: number of codes per level.
+
+    Returns:
+        One (K_l,) long tensor per level; entry c is the id of token `codec.token(l, c)`.
+
+    Raises:
+        GtiError: a SID token is missing from the tokenizer.
+    """
+    vocab = tokenizer.get_vocab()
+    ids = []
+    for level, size in enumerate(codebook_sizes):
+        tokens = [codec.token(level, code) for code in range(size)]
+        missing = [token for token in tokens if token not in vocab]
+        if missing:
+            raise GtiError(
+                f"the tokenizer lacks {len(missing)} semantic id tokens (e.g. {missing[0]}): "
+                "extend the vocabulary first"
+            )
+        ids.append(torch.tensor([vocab[token] for token in tokens], dtype=torch.long))
+    return ids

@@ -17,36 +17,9 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
+from gti.lm.vocab import level_token_ids  # noqa: F401 (re-exported by gti.rec)
 from gti.rec.ties import tie_key
-from gti.sid import codec
 from gti.sid.trie import SidTrie
-
-
-def level_token_ids(tokenizer: PreTrainedTokenizerBase, codebook_sizes: list[int]) -> list[torch.Tensor]:
-    """The token id of every code, level by level.
-
-    Args:
-        tokenizer: a tokenizer already extended with the SID tokens.
-        codebook_sizes: number of codes per level.
-
-    Returns:
-        One (K_l,) long tensor per level; entry c is the id of token `codec.token(l, c)`.
-
-    Raises:
-        GtiError: a SID token is missing from the tokenizer.
-    """
-    vocab = tokenizer.get_vocab()
-    ids = []
-    for level, size in enumerate(codebook_sizes):
-        tokens = [codec.token(level, code) for code in range(size)]
-        missing = [token for token in tokens if token not in vocab]
-        if missing:
-            raise GtiError(
-                f"the tokenizer lacks {len(missing)} semantic id tokens (e.g. {missing[0]}): "
-                "extend the vocabulary first"
-            )
-        ids.append(torch.tensor([vocab[token] for token in tokens], dtype=torch.long))
-    return ids
 
 
 def prefill(

@@ -1,0 +1,51 @@
+"""Command-line flags made from the config dataclasses, so no setting is declared twice."""
+
+import argparse
+import dataclasses
+import types
+import typing
+
+from gti.config import choices, field_help
+
+_MISSING = object()
+
+
+def _parser_type(annotation: object):
+    """(argparse type, nargs) for a config field's annotation."""
+    if typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        return item, "+"
+    if annotation is bool:
+        return lambda text: text.lower() in ("1", "true", "yes"), None
+    return annotation, None
+
+
+def add_section_flags(parser: argparse.ArgumentParser, cls: type, section: str, rename: dict[str, str] | None = None,
+                      skip: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
+    """Add `--<field>` for every field of a config dataclass, with its docstring as help and its choices.
+
+    Unset flags stay unset (the config's default applies). Returns (section, field, dest) of each flag.
+    """
+    helps, hints, added = field_help(cls), typing.get_type_hints(cls), []
+    for item in dataclasses.fields(cls):
+        if item.name in skip:
+            continue
+        flag = (rename or {}).get(item.name, item.name).replace("_", "-")
+        kind, nargs = _parser_type(hints[item.name])
+        dest = f"{section}__{item.name}"
+        parser.add_argument(f"--{flag}", dest=dest, type=kind, nargs=nargs, default=_MISSING,
+                            choices=choices(section, item.name), help=f"{helps.get(item.name, '')} [{section}.{item.name}]")
+        added.append((section, item.name, dest))
+    return added
+
+
+def section_values(args: argparse.Namespace, flags: list[tuple[str, str, str]]) -> dict[str, dict]:
+    """The flags the user gave, as {section: {field: value}}."""
+    values: dict[str, dict] = {}
+    for section, name, dest in flags:
+        value = getattr(args, dest)
+        if value is not _MISSING:
+            values.setdefault(section, {})[name] = value
+    return values

@@ -1,0 +1,118 @@
+"""Stage `evaluate`: trie-constrained beam search over the test users, ranking metrics and output measures.
+
+`evaluate_into` is also what fine-tuning calls for its budget points and validation uses
+for its beam-search measures, so every evaluation of a run is the same computation.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gti.analysis import plot_pool_metrics
+from gti.artifacts import atomic_write, run_stage, write_json
+from gti.config import EvalConfig, RunConfig, TrainConfig, to_dict
+from gti.data import Split
+from gti.device import autocast, compute_device, resolve_precision
+from gti.errors import GtiError
+from gti.lm.prompts import PromptBuilder
+from gti.rec import catalog_coverage, evaluate, invalid_sid_rate, pool_metrics, pool_ranks, popularity_bias
+from gti.sid import SemanticIds
+from gti.stages.artifacts import EvalArtifact, Shared, Weights
+from gti.stages.common import extended_backbone
+from gti.train.loop import answer_loss, collate
+
+
+def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
+    """The settings that change an evaluation's result (budget points are the fine-tuning stage's)."""
+    settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
+    return {**settings, "precision": resolve_precision(options.precision, compute_device())}
+
+
+def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, split: Split, sids: SemanticIds,
+                  out: Path) -> dict:
+    """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
+    examples = split.test[: config.users] if config.users else split.test
+    prompts = [builder.seqrec(e.history).prompt for e in examples]
+    targets = [sids.row(e.target) for e in examples]
+    result = evaluate(
+        model, prompts, targets, sids.trie(), builder.level_ids, beams=config.beams, batch_size=config.batch_size,
+        pad_token_id=tokenizer.pad_token_id, progress=True,
+    )
+    lines = [
+        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
+                    "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
+        for e, rank, ranked in zip(examples, result.ranks, result.ranked)
+    ]
+    atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
+    write_json(out / "metrics.json", result.metrics)
+    counts = np.zeros(len(sids.item_ids))
+    for sequence in split.train.values():
+        for item in sequence:
+            counts[sids.row(item)] += 1
+    top = [[row for row, _ in ranked] for ranked in result.ranked]
+    write_json(out / "output.json", {
+        "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
+        "popularity_bias@10": popularity_bias(top, counts, k=10),
+        "invalid_sid_rate": invalid_sid_rate(
+            model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
+            batch_size=config.batch_size,
+        ),
+    })
+    if config.pool_sizes:
+        ranks_by_size = {
+            size: pool_ranks(
+                model, prompts, targets, sids.codes, builder.level_ids,
+                min(size, len(sids.item_ids) - 1), len(sids.item_ids), config.seed,
+            )
+            for size in config.pool_sizes
+        }
+        pool = pool_metrics(ranks_by_size)
+        write_json(out / "pool.json", pool)
+        plot_pool_metrics(pool, out / "pool.png", ["recall@10", "ndcg@10"])
+    return {"users": len(examples)}
+
+
+def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split, sids: SemanticIds):
+    """Validation for fine-tuning: answer loss and, unless monitoring loss, beam-search metrics; None when off."""
+    options = config.train
+    if not options.validate_every:
+        return None
+    examples = split.valid[: options.validate_users]
+    if not examples:
+        raise GtiError("train.validate_every: the split has no validation examples (users need 3+ items)")
+    prompts = [builder.seqrec(e.history).prompt for e in examples]
+    samples = [builder.seqrec(e.history, e.target) for e in examples]
+    batch_size = config.eval.batch_size
+
+    def validate(model) -> dict[str, float]:
+        total, count = 0.0, 0
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start:start + batch_size]
+            batch = collate(chunk, tokenizer.pad_token_id).to(model.device)
+            total += float(answer_loss(model, batch, reduction="sum"))
+            count += sum(len(s.answer) for s in chunk)
+        measures = {"loss": total / count}
+        if options.monitor != "loss":
+            result = evaluate(
+                model, prompts, [sids.row(e.target) for e in examples], sids.trie(), builder.level_ids,
+                beams=config.eval.beams, batch_size=batch_size, pad_token_id=tokenizer.pad_token_id,
+            )
+            measures.update(result.metrics)
+        return measures
+
+    return validate
+
+
+def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path) -> EvalArtifact:
+    """Evaluate the fine-tuned model of `previous` into `folder` (once)."""
+    def build(out: Path) -> dict:
+        model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
+        model.to(compute_device())
+        with torch.no_grad(), autocast(config.train.precision, model.device):
+            return evaluate_into(model, tokenizer, shared.builder(tokenizer), config.eval, shared.data.split,
+                                 shared.sids.sids, out)
+
+    manifest, _ = run_stage(folder, eval_key(config.eval, config.train), {"finetune": previous.key}, build)
+    return EvalArtifact(manifest["key"], folder)
