@@ -1,0 +1,98 @@
+"""Batches of (prompt, answer) samples: left-padded collation, the answer-only loss, and the batch plan.
+
+Batches are left-padded so every answer ends at the last position, which lets the model
+compute logits for the last few positions only (`logits_to_keep`). A step's batch is a pure
+function of (seed, step), so a resumed run sees exactly the batches an uninterrupted run would.
+"""
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+
+from gti.lm.padding import left_pad
+from gti.lm.prompts import Sample
+
+LENGTH_GROUP_BATCHES = 64  # length grouping sorts windows of this many batches
+
+
+@dataclass
+class Batch:
+    """A left-padded batch; answers occupy the last positions of each row."""
+
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T)
+    answer_mask: torch.Tensor  # (B, A+1): which of the last A+1 next-token targets are answer tokens
+    tokens: int
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.position_ids.to(device),
+                     self.answer_mask.to(device), self.tokens)
+
+
+def collate(samples: Sequence[Sample], pad_id: int) -> Batch:
+    """Left-pad prompt+answer sequences and mark the answer targets."""
+    input_ids, attention_mask, position_ids = left_pad([s.prompt + s.answer for s in samples], pad_id)  # (B, T)
+    answer_len = max(len(s.answer) for s in samples)
+    answer_mask = torch.zeros((len(samples), answer_len + 1), dtype=torch.bool)
+    for row, sample in enumerate(samples):
+        # logits at the last answer_len+1 positions predict tokens [T-answer_len, T+1); the final one predicts nothing
+        answer_mask[row, answer_len - len(sample.answer): answer_len] = True
+    return Batch(input_ids, attention_mask, position_ids, answer_mask, int(attention_mask.sum()))
+
+
+def answer_loss(model: PreTrainedModel, batch: Batch, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over the answer tokens of a batch: their `mean` or their `sum`."""
+    keep = batch.answer_mask.shape[1]
+    logits = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=keep,
+        use_cache=False,
+    ).logits  # (B, keep, V)
+    targets = batch.input_ids[:, -keep + 1:]  # (B, keep-1)
+    mask = batch.answer_mask[:, :-1]  # (B, keep-1)
+    return torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), targets[mask], reduction=reduction)
+
+
+def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool) -> list[list[int]]:
+    """One epoch's batches of sample indices: shuffled with (seed, epoch); a short tail is dropped.
+
+    With `group_by_length`, windows of LENGTH_GROUP_BATCHES batches are sorted by length
+    before cutting, then the batches are shuffled again, so batches hold similar lengths
+    (little padding) and still come in random order.
+    """
+    rng = random.Random(f"{seed}/{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if group_by_length:
+        window = batch_size * LENGTH_GROUP_BATCHES
+        order = [i for start in range(0, len(order), window) for i in sorted(order[start:start + window], key=lengths.__getitem__)]
+    batches = [order[start:start + batch_size] for start in range(0, max(1, len(order) - batch_size + 1), batch_size)]
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches
+
+
+class BatchPlan:
+    """The batch of any step: a pure function of (seed, step), epochs computed on demand."""
+
+    def __init__(self, samples: Sequence[Sample], batch_size: int, seed: int, group_by_length: bool):
+        self.lengths = [len(s.prompt) + len(s.answer) for s in samples]
+        self.batch_size, self.seed, self.group_by_length = batch_size, seed, group_by_length
+        self.epochs: dict[int, list[list[int]]] = {}
+        self.per_epoch = len(self._epoch(0))
+
+    def _epoch(self, epoch: int) -> list[list[int]]:
+        if epoch not in self.epochs:
+            self.epochs = {epoch: epoch_batches(self.lengths, self.batch_size, self.seed, epoch, self.group_by_length)}
+        return self.epochs[epoch]
+
+    def indices(self, step: int) -> list[int]:
+        """Sample indices of `step`'s batch, sorted by length (micro-batches then pad little)."""
+        rows = self._epoch(step // self.per_epoch)[step % self.per_epoch]
+        return sorted(rows, key=self.lengths.__getitem__)
