@@ -1,13 +1,32 @@
 """Command-line flags made from the config dataclasses, so no setting is declared twice."""
 
 import argparse
+import ast
 import dataclasses
+import inspect
 import types
 import typing
 
-from gti.config import choices, field_help
+from gti.config import CHOICES
 
 _MISSING = object()
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal under it in the class body), first line only."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    found = {}
+    for statement, following in zip(body, body[1:]):
+        if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            found[statement.target.id] = " ".join(following.value.value.split())
+    return found
+
+
+def choices(section: str, key: str) -> tuple | None:
+    """The allowed values of `section.key`, when it has a fixed set."""
+    values = CHOICES.get((section, key))
+    return None if values is None else tuple(v for v in values if v is not None)
 
 
 def _parser_type(annotation: object):
@@ -35,7 +54,7 @@ def add_section_flags(parser: argparse.ArgumentParser, cls: type, section: str, 
         flag = (rename or {}).get(item.name, item.name).replace("_", "-")
         kind, nargs = _parser_type(hints[item.name])
         dest = f"{section}__{item.name}"
-        parser.add_argument(f"--{flag}", dest=dest, type=kind, nargs=nargs, default=_MISSING,
+        parser.add_argument(f"--{flag}", dest=dest, type=kind, nargs=nargs, default=_MISSING, metavar=item.name.upper(),
                             choices=choices(section, item.name), help=f"{helps.get(item.name, '')} [{section}.{item.name}]")
         added.append((section, item.name, dest))
     return added

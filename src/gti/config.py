@@ -235,7 +235,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-_CHOICES = {
+CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
     ("init", "method"): tuple(METHODS),
     ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
@@ -291,7 +291,7 @@ def _build(cls: type, values: dict, where: str) -> object:
 
 def validate(config: RunConfig) -> RunConfig:
     """Reject impossible values (choices, positive counts) with one line naming the key."""
-    for (section, key), choices in _CHOICES.items():
+    for (section, key), choices in CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in choices:
             shown = ", ".join(str(c) for c in choices if c is not None)
@@ -345,10 +345,9 @@ def _check_at_steps(config: RunConfig) -> None:
         raise GtiError("eval.at_steps: needs finetune.schedule = \"constant\" (a linear decay depends on the total steps, "
                        "so the model at step s would not be the model a run of s steps ends with)")
     if config.train.validate_every:
-        raise GtiError("eval.at_steps: cannot be combined with train.validate_every (the best validated weights, "
-                       "not the last ones, would be kept)")
+        raise GtiError("eval.at_steps: cannot be combined with train.validate_every (it keeps the best, not the last, weights)")
     if config.finetune.mode != "full":
-        raise GtiError("eval.at_steps: supported for finetune.mode = \"full\" only (LoRA adapters are merged at the end)")
+        raise GtiError('eval.at_steps: supported for finetune.mode = "full" only (LoRA adapters are merged at the end)')
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -385,26 +384,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
                 raise GtiError(f"--set {text!r}: {key!r} is not a section")
         target[keys[-1]] = value
     return from_dict(values, str(path) if path is not None else "config")
-
-
-def field_help(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal under it in the class body), first line only."""
-    import ast
-    import inspect
-
-    body = ast.parse(inspect.getsource(cls)).body[0].body
-    found = {}
-    for statement, following in zip(body, body[1:]):
-        if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
-                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            found[statement.target.id] = " ".join(following.value.value.split())
-    return found
-
-
-def choices(section: str, key: str) -> tuple | None:
-    """The allowed values of `section.key`, when it has a fixed set."""
-    values = _CHOICES.get((section, key))
-    return None if values is None else tuple(v for v in values if v is not None)
 
 
 def from_dict(values: dict, where: str = "config") -> RunConfig:
