@@ -167,3 +167,16 @@ def test_the_memory_estimate_counts_what_trains_and_the_activations():
     half = step_bytes(model, [], rows=4, tokens=10, precision="bfloat16")["activations"]
     assert everything["activations"] == 2 * half > 0
     assert step_bytes(model, [], rows=8, tokens=10, precision="bfloat16")["activations"] == 2 * half
+
+
+def test_planned_tokens_equal_the_tokens_the_loop_processes(tiny_model):
+    from gti.train.batches import planned_tokens
+
+    rng = random.Random(3)
+    samples = [Sample([rng.randrange(5, 60) for _ in range(rng.randint(2, 9))], [rng.randrange(5, 60)] * rng.randint(1, 3))
+               for _ in range(23)]
+    for group in (True, False):
+        options = TrainConfig(precision="float32", group_by_length=group)
+        result = train(tiny_model, samples, list(tiny_model.parameters()), steps=7, lr=1e-3, batch_size=4, pad_id=0,
+                       seed=5, options=options)
+        assert result.tokens == planned_tokens(samples, 7, 4, 5, group) > 0

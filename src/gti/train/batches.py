@@ -96,3 +96,14 @@ class BatchPlan:
         """Sample indices of `step`'s batch, sorted by length (micro-batches then pad little)."""
         rows = self._epoch(step // self.per_epoch)[step % self.per_epoch]
         return sorted(rows, key=self.lengths.__getitem__)
+
+
+def planned_tokens(samples: Sequence[Sample], steps: int, batch_size: int, seed: int, group_by_length: bool) -> int:
+    """The tokens (prompt + answer, padding excluded) a run of `steps` steps processes, without running it.
+
+    Batches are a pure function of (seed, step), so this is exactly the loop's `TrainResult.tokens`.
+    """
+    if steps == 0 or not samples:
+        return 0
+    plan = BatchPlan(samples, batch_size, seed, group_by_length)
+    return sum(plan.lengths[i] for step in range(steps) for i in plan.indices(step))

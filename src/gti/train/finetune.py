@@ -80,6 +80,16 @@ def _train_lora(
     return result
 
 
+def finetune_samples(builder: PromptBuilder, examples: Sequence[Example], config: FinetuneConfig,
+                     tasks: LcrecConfig | None = None) -> list[Sample]:
+    """What fine-tuning trains on: a next-item sample per example, then the LC-Rec tasks' samples when given."""
+    samples = seqrec_samples(builder, examples, config.seed)
+    if tasks is not None:
+        for extra in lcrec_samples(builder, examples, tasks, len(samples), config.seed).values():
+            samples += extra
+    return samples
+
+
 def finetune(
     model: PreTrainedModel,
     builder: PromptBuilder,
@@ -111,10 +121,7 @@ def finetune(
         snapshot_steps, snapshot: a callback on the model as it is after these steps (budget
             curves; see `gti.train.loop.train`).
     """
-    samples = seqrec_samples(builder, examples, config.seed)
-    if tasks is not None:
-        for extra in lcrec_samples(builder, examples, tasks, len(samples), config.seed).values():
-            samples += extra
+    samples = finetune_samples(builder, examples, config, tasks)
     options = dict(
         steps=config.steps, lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
         seed=config.seed, warmup_steps=config.warmup_steps, description=f"finetune ({config.mode})",
