@@ -143,3 +143,22 @@ def test_missing_server_packages_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     assert main(["serve", "anything"]) == 2
     assert capsys.readouterr().err.strip() == "gti: error: gti serve needs uvicorn: pip install 'gti[serve]'"
+
+
+def test_serve_benchmark_runs_on_a_tiny_run(trained_run, tmp_path):
+    out = tmp_path / "serve.json"
+    env = {"PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    script = REPO / "benchmarks" / "serve.py"
+    done = subprocess.run([sys.executable, str(script), str(trained_run), "--requests", "8", "--clients", "4",
+                           "--repeats", "5", "--out", str(out)], capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    for mode in ("sequential", "concurrent"):
+        assert set(result[mode]) == {"requests_per_s", "p50_ms", "p95_ms", "mean_batch"}
+        spread = result[mode]["requests_per_s"]
+        assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+        assert len(result["per_repeat"][mode]) == 5
+    assert result["sequential"]["mean_batch"]["max"] == 1.0 and result["concurrent"]["mean_batch"]["max"] > 1.0
+    assert result["speedup_concurrent_vs_sequential"] > 0 and "cpu_cores" in result["machine"]
+    assert result["command"].startswith("HF_HUB_OFFLINE=1 python benchmarks/serve.py")
+    assert str(tmp_path) not in out.read_text() and "/" + "tmp" not in result["command"]  # no absolute paths
