@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gti.config import PromptConfig, RunConfig, _build, validate
+from gti.config import PromptConfig, RunConfig, _build, to_dict, validate  # _build: the config schema's checked constructor
 from gti.data import Item
 from gti.data.files import shown
 from gti.device import autocast, compute_device
@@ -40,8 +40,6 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "Settings":
-        from gti.config import to_dict
-
         return cls(to_dict(config.prompts), config.data.max_history, config.eval.beams, config.eval.batch_size,
                    config.train.precision)
 

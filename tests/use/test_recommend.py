@@ -108,5 +108,6 @@ def test_import_gti_stays_light():
     import subprocess
     import sys
 
-    code = "import gti, sys; assert 'torch' not in sys.modules and 'gti.recommend' not in sys.modules; gti.Recommender"
+    code = ("import gti, sys; assert 'torch' not in sys.modules and 'gti.recommend' not in sys.modules; "
+            "assert 'Recommender' in gti.__all__ and gti._EXPORTS['Recommender'] == 'gti.recommend'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -149,7 +149,7 @@ def test_serve_benchmark_runs_on_a_tiny_run(trained_run, tmp_path):
     out = tmp_path / "serve.json"
     env = {"PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     script = REPO / "benchmarks" / "serve.py"
-    done = subprocess.run([sys.executable, str(script), str(trained_run), "--requests", "8", "--clients", "4",
+    done = subprocess.run([sys.executable, str(script), str(trained_run), "--requests", "4", "--clients", "4",
                            "--repeats", "5", "--out", str(out)], capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())

@@ -12,6 +12,10 @@ The edition is then told by the record's keys:
 | Amazon 2023 | JSON: `user_id`, `parent_asin`, `timestamp` (ms) | JSON: `parent_asin`, `title`, `main_category`, `categories`, `store`, `description` (list) |
 | Yelp | JSON: `user_id`, `business_id`, `date` ("YYYY-MM-DD HH:MM:SS", UTC) | JSON: `business_id`, `name`, `categories` ("A, B"), `city`, `state` |
 
+Written as: title (HTML entities undone, whitespace collapsed), categories (most general first;
+2014: the first category path; 2023: `main_category` then `categories`; Yelp: the string split at
+commas), brand (`brand`; 2023: `store`), description (list entries joined; Yelp: "city, state").
+
 Every malformed line or missing field raises a one-line `GtiError` naming the file and line.
 """
 
