@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast bench bench-quality venv clean
+.PHONY: demo test test-fast bench bench-quality bench-serve venv clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(PY) benchmarks/beauty_lowdata.py
+
+# serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a second)
+bench-serve: demo
+	$(PY) benchmarks/serve.py runs/demo --method gti
 
 clean:
 	rm -rf runs
