@@ -46,7 +46,7 @@ def main() -> None:
     dataset = gti.data.load_dataset(str(DATASET))
     items = list(dataset.items.values())[: QUICK_ITEMS if quick else None]
     texts = {item.item_id: gti.data.render_item_text(item) for item in items}
-    categories = {item_id: category for item_id, category in dataset.top_categories().items() if item_id in texts}
+    categories = {item_id: path for item_id, path in dataset.category_paths().items() if item_id in texts}
 
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()

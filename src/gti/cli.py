@@ -38,8 +38,8 @@ def _sids(args: argparse.Namespace) -> None:
     texts = {item_id: render_item_text(item) for item_id, item in dataset.items.items()}
     sids, report, codebooks = build_sids(
         texts, levels=args.levels, codes=args.codes, seed=args.seed, encoder=args.encoder,
-        quantizer=args.quantizer, collisions=args.collisions, categories=dataset.top_categories() or None,
-        precision=args.precision,
+        quantizer=args.quantizer, collisions=args.collisions, categories=dataset.category_paths() or None,
+        precision=args.precision, catalog=f"dataset {dataset.name}",
     )
     sids.save(out)
     save_codebooks(codebooks, out / "codebooks.safetensors")

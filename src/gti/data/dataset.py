@@ -38,8 +38,16 @@ class Dataset:
     items: dict[str, Item]
     sequences: dict[str, list[str]]
 
+    def category_paths(self) -> dict[str, tuple[str, ...]]:
+        """Item id -> its category path, most general first, for the items that have one."""
+        return {item_id: item.categories for item_id, item in self.items.items() if item.categories}
+
     def top_categories(self) -> dict[str, str]:
-        """Item id -> its most general category, for the items that have one."""
+        """Item id -> its most general category, for the items that have one.
+
+        On Amazon sets this is the store's name for every item; the semantic check takes
+        `category_paths` and picks the level that separates items.
+        """
         return {item_id: item.categories[0] for item_id, item in self.items.items() if item.categories}
 
     def stats(self) -> dict:
