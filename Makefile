@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast bench bench-quality venv clean
+.PHONY: demo test test-fast bench bench-quality bench-budget venv clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(PY) benchmarks/beauty_lowdata.py
+
+bench-budget: $(STAMP)
+	$(PY) benchmarks/beauty_budget.py
 
 clean:
 	rm -rf runs

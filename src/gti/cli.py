@@ -89,16 +89,22 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"report: {results_path.parent / 'report.html'}")
 
 
+def _integers(flag: str, text: str | None) -> list[int] | None:
+    """A comma-separated list of integers from a flag, or None when the flag is absent."""
+    if not text:
+        return None
+    try:
+        return [int(value) for value in text.split(",")]
+    except ValueError:
+        raise GtiError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+
+
 def _compare(args: argparse.Namespace) -> None:
     from gti.pipeline import compare
 
-    seeds = None
-    if args.seeds:
-        try:
-            seeds = [int(seed) for seed in args.seeds.split(",")]
-        except ValueError:
-            raise GtiError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
-    path = compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite, seeds)
+    seeds = _integers("--seeds", args.seeds)
+    budgets = _integers("--budgets", args.budgets)
+    path = compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite, seeds, budgets)
     print(f"results: {path}\nreport: {path.parent / 'report.html'}")
 
 
@@ -147,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         verb.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
         if name == "compare":
             verb.add_argument("--seeds", help="comma-separated training seeds, e.g. 1,2,3 (each method runs once per seed)")
+            verb.add_argument("--budgets", help="comma-separated fine-tuning steps, e.g. 150,300,600,1200: every method "
+                              "fine-tunes once to the largest and is evaluated at each (needs finetune.schedule=constant)")
             verb.add_argument("--methods", default="mean,gti",
                               help=f"comma-separated methods among {', '.join(METHODS)}")
         verb.set_defaults(func=func)

@@ -18,6 +18,8 @@ INIT_METHODS = ("mean", "mean-hf", "random", "text", "gti")
 LCREC_METHODS = ("lcrec", "gti+lcrec")
 """Methods that mix the LC-Rec tasks into fine-tuning: `lcrec` starts from mean init, `gti+lcrec` from grounding."""
 METHODS = INIT_METHODS + LCREC_METHODS
+GROUNDED_METHODS = ("gti", "gti+lcrec")
+"""Methods that train a grounding stage before fine-tuning."""
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
     "Can you tell me what item is described as {description}?",
@@ -170,7 +172,10 @@ class FinetuneConfig:
     samples: str = "last"
     """`last`: one example per user (its last training item); `sliding`: every prefix."""
     warmup_steps: int = 10
-    """Linear warmup, then linear decay to zero."""
+    """Linear warmup over this many steps, then `schedule`."""
+    schedule: str = "linear"
+    """After warmup: `linear` (decay to zero at `steps`) or `constant` (the model at step s is then the model a
+    run of s steps ends with, which budget curves, `eval.at_steps`, need)."""
     seed: int = 0
     """Seed of the sample order."""
     mode: str = "full"
@@ -212,6 +217,9 @@ class EvalConfig:
     """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
     seed: int = 0
     """Seed of the sampled negatives."""
+    at_steps: list[int] = field(default_factory=list)
+    """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
+    on the same users with the same search; needs `finetune.schedule = "constant"`."""
 
 
 @dataclass
@@ -244,6 +252,7 @@ _CHOICES = {
     ("finetune", "samples"): ("last", "sliding"),
     ("train", "precision"): ("auto", "float32", "bfloat16"),
     ("finetune", "mode"): ("full", "lora"),
+    ("finetune", "schedule"): ("linear", "constant"),
 }
 
 
@@ -323,10 +332,28 @@ def validate(config: RunConfig) -> RunConfig:
             raise GtiError(f"{section}.{key}: must be positive")
     if not 0 <= config.finetune.lora_dropout < 1:
         raise GtiError("finetune.lora_dropout: must be in [0, 1)")
+    _check_at_steps(config)
     for key in ("item2index", "index2item", "fusionseqrec"):
         if getattr(config.lcrec, key) < 0:
             raise GtiError(f"lcrec.{key}: must not be negative")
     return config
+
+
+def _check_at_steps(config: RunConfig) -> None:
+    """`eval.at_steps` must name steps of the fine-tuning whose model equals a shorter run's final model."""
+    at_steps, steps = config.eval.at_steps, config.finetune.steps
+    if not at_steps:
+        return
+    if sorted(set(at_steps)) != at_steps or at_steps[0] < 1 or at_steps[-1] > steps:
+        raise GtiError(f"eval.at_steps: expected increasing distinct steps in [1, finetune.steps = {steps}], got {at_steps}")
+    if at_steps[0] < steps and config.finetune.schedule != "constant":
+        raise GtiError("eval.at_steps: needs finetune.schedule = \"constant\" (a linear decay depends on the total steps, "
+                       "so the model at step s would not be the model a run of s steps ends with)")
+    if config.train.validate_every:
+        raise GtiError("eval.at_steps: cannot be combined with train.validate_every (the best validated weights, "
+                       "not the last ones, would be kept)")
+    if config.finetune.mode != "full":
+        raise GtiError("eval.at_steps: supported for finetune.mode = \"full\" only (LoRA adapters are merged at the end)")
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

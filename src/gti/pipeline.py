@@ -19,7 +19,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from gti.analysis import diagnose, plot_cosine_heatmap, plot_pool_metrics
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, run_stage, work_dir, write_json
-from gti.config import LCREC_METHODS, METHODS, RunConfig, load_config, to_dict
+from gti.budget import budget_curve, compute_matched, mean_of, read_ranks, seed_averaged_values, training_compute
+from gti.config import GROUNDED_METHODS, LCREC_METHODS, METHODS, RunConfig, load_config, to_dict
 from gti.data import (
     Dataset,
     Split,
@@ -226,7 +227,11 @@ class Pipeline:
                     self._save_rows(model, new_ids, out / "new_rows.safetensors")
                 self._diagnose(model, tokenizer, new_ids, sids, out)
                 write_json(out / "losses.json", losses)
-            return {"samples": len(samples), **_training_summary(result)}
+            summary = _training_summary(result)
+            if settings.unfreeze_steps:
+                summary["train_tokens"] += unfrozen.tokens
+                summary["train_seconds"] = round(summary["train_seconds"] + unfrozen.seconds, 3)
+            return {"samples": len(samples), **summary}
 
         folder = self.method_dir("gti") / "ground"
         config = {"ground": to_dict(settings), "prompts": to_dict(self.config.prompts), "train": self._train_key(False)}
@@ -239,18 +244,37 @@ class Pipeline:
         split, sids = self.data(), self.sids()
         tasks = self.config.lcrec if method in LCREC_METHODS else None
 
+        at_steps = [step for step in self.config.eval.at_steps if step < self.config.finetune.steps]
+
         def build(out: Path, work: Path) -> dict:
             model, tokenizer, new_ids, _ = self._extended_backbone(sids, previous[1])
             builder = self._prompt_builder(tokenizer, sids)
             examples = seqrec_examples(split.train, self.config.finetune.samples, self.config.prompts.history)
+
+            def snapshot(step: int, trained, progress: TrainResult) -> None:
+                """Evaluate the model as it is after `step` into `work/points/step-N` (kept across a resume)."""
+                done = work / "points" / f"step-{step:06d}"
+                if done.is_dir():
+                    return
+                staging = done.with_name(f".{done.name}.tmp")
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                self._evaluate(trained, tokenizer, split, sids, staging)
+                write_json(staging / "point.json", {"finetune_steps": step, "train_tokens": progress.tokens,
+                                                    "train_seconds": round(progress.seconds, 3)})
+                staging.rename(done)
+
             result = finetune(
                 model, builder, examples, self.config.finetune, tokenizer.pad_token_id, tasks=tasks,
                 options=self.config.train, workdir=work, validate=self._validator(builder, tokenizer, split, sids),
+                snapshot_steps=at_steps, snapshot=snapshot,
             )
             if is_main():
                 self._save_model(model, tokenizer, out / "model")
                 self._diagnose(model, tokenizer, new_ids, sids, out)
                 write_json(out / "losses.json", result.losses)
+                if at_steps:
+                    shutil.copytree(work / "points", out / "points")
             return {"examples": len(examples), **_training_summary(result)}
 
         folder = self.method_dir(method) / "finetune"
@@ -258,6 +282,8 @@ class Pipeline:
                   "train": self._train_key(True)}
         if tasks is not None:
             config["lcrec"] = to_dict(tasks)
+        if at_steps:  # the points are evaluated inside the stage
+            config["points"] = {"at_steps": at_steps, "eval": self._eval_key()}
         manifest = self._training_stage(folder, config, {"previous": previous[0]}, build)
         return manifest["key"], folder / "model"
 
@@ -334,9 +360,13 @@ class Pipeline:
             with autocast(self.config.train.precision, model.device):
                 return self._evaluate(model, tokenizer, split, sids, out)
 
-        config = {**to_dict(self.config.eval), "precision": resolve_precision(self.config.train.precision, compute_device())}
-        manifest, _ = run_stage(self.method_dir(method) / "eval", config, {"finetune": previous[0]}, build)
+        manifest, _ = run_stage(self.method_dir(method) / "eval", self._eval_key(), {"finetune": previous[0]}, build)
         return manifest["key"]
+
+    def _eval_key(self) -> dict:
+        """The settings that change an evaluation's result (the budget points are the fine-tuning stage's)."""
+        settings = {key: value for key, value in to_dict(self.config.eval).items() if key != "at_steps"}
+        return {**settings, "precision": resolve_precision(self.config.train.precision, compute_device())}
 
     def _evaluate(self, model, tokenizer, split: Split, sids: SemanticIds, out: Path) -> dict:
         """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
@@ -408,7 +438,14 @@ class Pipeline:
                 results["seconds"][stage] = read_json(stage_dir / MANIFEST)["seconds"]
             if (stage_dir / "diagnostics.json").is_file():
                 results["diagnostics"][STAGE_NAMES[stage]] = read_json(stage_dir / "diagnostics.json")
+        ground = training_compute(self.method_dir(base) / "ground" / MANIFEST)
+        finetuned = training_compute(folder / "finetune" / MANIFEST)
+        results["compute"] = {"ground": {"train_tokens": ground[0], "train_seconds": ground[1]},
+                              "finetune": {"train_tokens": finetuned[0], "train_seconds": finetuned[1]}}
+        results["train_tokens"] = ground[0] + finetuned[0]
+        results["train_seconds"] = round(ground[1] + finetuned[1], 3)
         if until == "eval":
+            results["by_budget"] = budget_curve([folder], [ground])[0]
             losses = read_json(folder / "finetune" / "losses.json")[-10:]
             results["finetune_final_loss"] = round(sum(losses) / len(losses), 4) if losses else None
             results["metrics"] = read_json(folder / "eval" / "metrics.json")
@@ -424,7 +461,8 @@ class Pipeline:
 
 def _training_summary(result: TrainResult) -> dict:
     """What a training stage's manifest records about its training."""
-    summary = {"tokens_per_second": round(result.tokens_per_second, 1), "final_loss": result.final_loss,
+    summary = {"train_tokens": result.tokens, "train_seconds": round(result.seconds, 3),
+               "tokens_per_second": round(result.tokens_per_second, 1), "final_loss": result.final_loss,
                "precision": result.precision, "processes": result.processes}
     if result.resumed_from is not None:
         summary["resumed_from_step"] = result.resumed_from
@@ -435,8 +473,7 @@ def _training_summary(result: TrainResult) -> dict:
 
 def eval_ranks(method_dir: Path) -> list[int | None]:
     """Per-user target ranks of a method's evaluation, in user order."""
-    lines = (method_dir / "eval" / "predictions.jsonl").read_text().splitlines()
-    return [json.loads(line)["rank"] for line in lines if line]
+    return read_ranks(Path(method_dir) / "eval")
 
 
 def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
@@ -452,7 +489,7 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> Path:
 
 def compare(
     config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False,
-    seeds: list[int] | None = None,
+    seeds: list[int] | None = None, budgets: list[int] | None = None,
 ) -> Path:
     """Run several methods on the same data, SIDs and split; write results.json, results.md, report.html, plots.
 
@@ -461,10 +498,16 @@ def compare(
             seed in `<method>/seed-<s>/`, and its metrics are the mean over seeds with a 95% CI
             over users of the per-user values averaged over seeds. None: one run per method in
             `<method>/` with the config's seeds.
+        budgets: fine-tuning steps at which to evaluate every method (the largest is
+            `finetune.steps`, the others `eval.at_steps`); None keeps the config's.
 
     Returns:
         The path of `results.json` in the run folder.
     """
+    if budgets is not None:
+        if not budgets or sorted(set(budgets)) != budgets or budgets[0] < 1:
+            raise GtiError(f"--budgets: expected increasing distinct positive step counts, got {budgets}")
+        overrides = [*overrides, f"finetune.steps={budgets[-1]}", f"eval.at_steps={budgets[:-1]}"]
     config = load_config(config_path, overrides)
     for method in methods:
         if method not in METHODS:
@@ -475,6 +518,7 @@ def compare(
     pipelines = [Pipeline(config, run_dir)] if seeds is None else [Pipeline(config, run_dir, seed) for seed in seeds]
     results = {"config": to_dict(config), "seeds": seeds, "methods": {}}
     ranks = {}  # method -> per-seed lists of per-user ranks, read once
+    budget_ranks = {}  # method -> step -> per-seed lists of per-user ranks
     for method in methods:
         runs = []
         for pipeline in pipelines:
@@ -484,6 +528,13 @@ def compare(
         ranks[method] = [eval_ranks(folder) for folder in folders]
         results["methods"][method] = runs[0] if seeds is None else _combine_seeds(runs, seeds, ranks[method])
         results["methods"][method]["folder"] = str(folders[0].relative_to(run_dir))
+        before = [run["compute"]["ground"] for run in runs]
+        curve, budget_ranks[method] = budget_curve(folders, [(b["train_tokens"], b["train_seconds"]) for b in before])
+        results["methods"][method]["by_budget"] = curve
+    grounded = [method for method in methods if method in GROUNDED_METHODS]
+    results["compute_matched"] = compute_matched(
+        {m: results["methods"][m]["by_budget"] for m in methods}, budget_ranks, grounded
+    )
     results["sids"] = read_json(run_dir / "sids" / "report.json")
     if "mean" in methods:
         for name in ("recall@10", "ndcg@10"):
@@ -498,20 +549,8 @@ def compare(
     return path
 
 
-def seed_averaged_values(seed_ranks: list[list[int | None]], metric: str) -> np.ndarray:
-    """(U,) per-user values of `metric`, averaged over seeds (each seed's ranks for the same users)."""
-    return np.mean([per_user_values(ranks, metric) for ranks in seed_ranks], axis=0)
-
-
 def _combine_seeds(runs: list[dict], seeds: list[int], seed_ranks: list[list[int | None]]) -> dict:
     """One method's results over seeds: means (and seed std) of metrics, outputs, losses and seconds."""
-    def mean_of(values: list):
-        """Mean of numbers, key by key for dicts; None when no seed has a value."""
-        values = [v for v in values if v is not None]
-        if values and isinstance(values[0], dict):
-            return {key: mean_of([v.get(key) for v in values]) for key in values[0]}
-        return float(np.mean(values)) if values else None
-
     metrics = list(runs[0]["metrics"])
     return {
         "metrics": {name: mean_of([run["metrics"][name] for run in runs]) for name in metrics},
@@ -520,6 +559,9 @@ def _combine_seeds(runs: list[dict], seeds: list[int], seed_ranks: list[list[int
         "output": {key: mean_of([run["output"][key] for run in runs]) for key in runs[0]["output"]},
         "finetune_final_loss": mean_of([run["finetune_final_loss"] for run in runs]),
         "seconds": {stage: mean_of([run["seconds"].get(stage) for run in runs]) for stage in runs[0]["seconds"]},
+        "compute": mean_of([run["compute"] for run in runs]),
+        "train_tokens": mean_of([run["train_tokens"] for run in runs]),
+        "train_seconds": mean_of([run["train_seconds"] for run in runs]),
         "diagnostics": runs[0]["diagnostics"],
         "by_seed": {str(seed): run for seed, run in zip(seeds, runs)},
     }

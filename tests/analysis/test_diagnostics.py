@@ -215,3 +215,54 @@ def test_pooled_rsa_leaves_out_pairs_across_blocks():
     assert pooled["pearson"] == pytest.approx(1.0) and pooled["p_value"] == pytest.approx(1 / 200)
     with pytest.raises(GtiError, match="block 1 must be"):
         rsa_blocks([(a, unit[0] @ unit[0].T), (b, np.eye(3))])
+
+
+def _block(rng, n, dim, offset):
+    """Rows whose cosines vary around a block-specific level (a shared offset raises every cosine)."""
+    rows = rng.normal(size=(n, dim)) + offset
+    return rows, _cosines(rows)
+
+
+def _cosines(rows):
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit @ unit.T
+
+
+def test_pooled_rsa_measures_alignment_within_levels_not_their_mean_cosines():
+    from gti.analysis.diagnostics import rsa, rsa_blocks
+
+    rng = np.random.default_rng(0)
+    # Each level perfectly aligned with its reference, but the levels' mean cosines differ and in
+    # opposite directions for the rows and the reference: raw pooling would come out negative.
+    a, ref_a = _block(rng, 12, 6, 0.0)
+    b, ref_b = _block(rng, 12, 6, 3.0)
+    pooled = rsa_blocks([(a, ref_a), (b, ref_b - 2.0)])
+    assert pooled["pearson"] == pytest.approx(1.0) and pooled["p_value"] == pytest.approx(1 / 200)
+    # raw concatenation of these pairs would be driven by the offsets: check that it is not what we compute
+    mine = np.concatenate([_cosines(a)[np.triu_indices(12, 1)], _cosines(b)[np.triu_indices(12, 1)]])
+    theirs = np.concatenate([ref_a[np.triu_indices(12, 1)], (ref_b - 2.0)[np.triu_indices(12, 1)]])
+    assert np.corrcoef(mine, theirs)[0, 1] < 0
+    # aligned in one level and reversed in the other (same size): the pooled value is the mean, about 0
+    opposite = rsa_blocks([(a, ref_a), (b, -ref_b)])
+    per_level = [rsa(a, ref_a)["pearson"], rsa(b, -ref_b)["pearson"]]
+    assert opposite["pearson"] == pytest.approx(np.mean(per_level)) and abs(opposite["pearson"]) < 1e-9
+    # unrelated geometry: near zero, not significant
+    c, _ = _block(rng, 12, 6, 0.0)
+    d, _ = _block(rng, 12, 6, 0.0)
+    unrelated = rsa_blocks([(a, _cosines(c)), (b, _cosines(d))])
+    assert abs(unrelated["pearson"]) < 0.3 and unrelated["p_value"] > 0.05
+
+
+def test_pooled_rsa_leaves_out_a_constant_level_and_weights_levels_by_pairs():
+    from gti.analysis.diagnostics import rsa, rsa_blocks
+
+    rng = np.random.default_rng(1)
+    a, ref_a = _block(rng, 10, 5, 0.0)
+    b, ref_b = _block(rng, 6, 5, 0.0)
+    noise = _cosines(rng.normal(size=(6, 5)))
+    same = np.ones((4, 5))  # identical rows: constant cosines, correlation undefined
+    pooled = rsa_blocks([(a, ref_a), (b, noise), (same, np.eye(4))])
+    weights = np.array([45, 15])
+    expected = (weights @ [1.0, rsa(b, noise)["pearson"]]) / weights.sum()
+    assert pooled["pearson"] == pytest.approx(expected)
+    assert rsa_blocks([(same, np.eye(4))])["pearson"] is None

@@ -114,3 +114,35 @@ def test_rejects_bad_arguments(sid_setup):
         constrained_beam_search(model, prompts, trie, token_ids[:2])
     with pytest.raises(GtiError):
         constrained_beam_search(model, [[]], trie, token_ids)
+
+
+def test_collapsed_sid_rows_tie_and_ties_follow_the_fixed_hash_not_the_index(sid_setup, catalog):
+    """Every SID row equal (tied embeddings: equal logits): all items score the same, and the ranking is
+    the order of `tie_key` over item rows, not catalog or token order."""
+    from gti.rec.ties import tie_key
+
+    model, prompts, trie, token_ids = sid_setup
+    new_ids = torch.cat(token_ids)
+    with torch.no_grad():
+        weight = model.get_input_embeddings().weight
+        weight[new_ids] = weight[new_ids].mean(0)
+    results = constrained_beam_search(model, prompts, trie, token_ids, beams=len(catalog), batch_size=2)
+    expected = torch.argsort(tie_key(torch.arange(len(catalog))), stable=True).tolist()
+    assert expected != list(range(len(catalog))) and expected != list(range(len(catalog)))[::-1]
+    for result in results:
+        assert len({round(score, 4) for _, score in result}) == 1
+        assert [item for item, _ in result] == expected
+    narrow = constrained_beam_search(model, prompts, trie, token_ids, beams=3, batch_size=2)
+    assert all(len(result) == 3 for result in narrow)
+
+
+def test_tie_key_is_fixed_and_does_not_follow_the_index():
+    from gti.rec.ties import tie_key
+
+    rows = torch.arange(1000)
+    keys = tie_key(rows)
+    assert torch.equal(keys, tie_key(rows)) and len(set(keys.tolist())) == 1000
+    assert not torch.equal(tie_key(rows, salt=1), keys)
+    order = torch.argsort(keys)
+    # low rows are not favoured: the first hundred ranked hold about a tenth of rows below 100
+    assert 3 <= int((order[:100] < 100).sum()) <= 25

@@ -186,42 +186,68 @@ def rsa(
     return rsa_blocks([(matrix, reference_similarity)], permutations, seed)
 
 
+def _standardized(values: np.ndarray) -> np.ndarray | None:
+    """`values` at mean 0 and unit norm; None when they are (nearly) constant."""
+    if values.size < 2 or np.ptp(values) < _CONSTANT_SPREAD:
+        return None
+    centred = values - values.mean()
+    return centred / np.linalg.norm(centred)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    return stats.rankdata(values)
+
+
 def rsa_blocks(
     blocks: Sequence[tuple[ArrayLike, ArrayLike]], permutations: int = 199, seed: int = 0
 ) -> dict[str, float | int | None]:
-    """`rsa` over several blocks at once: the pairs within each block, pooled; no pair across blocks.
+    """`rsa` over several blocks at once: each block's pairs standardized on their own, then pooled.
 
     For semantic ids, a block is one level: codebook vectors of different residual levels
-    live in different spaces, so only pairs of tokens of one level are compared. The
-    Mantel permutations shuffle each block's reference on its own.
+    live in different spaces, so only pairs of tokens of one level are compared, and each
+    block's similarities (ours and the reference's) are centred and scaled within the block
+    before pooling. The pooled Pearson is then the pair-count-weighted mean of the blocks'
+    own Pearsons: it measures alignment within levels, never a difference between the
+    levels' mean cosines. Blocks whose similarities are constant (correlation undefined) are
+    left out; when every block is, the result is None. Spearman is the same on within-block
+    ranks. The Mantel permutations shuffle each block's reference on its own.
     """
-    ours, references = [], []
+    ours, theirs, references, weights = [], [], [], []
     for index, (matrix, reference_similarity) in enumerate(blocks):
         cosine = cosine_matrix(matrix)
         reference = _as_matrix(reference_similarity, "reference_similarity")
         if reference.shape != cosine.shape:
             raise GtiError(f"reference_similarity of block {index} must be {cosine.shape}, got {reference.shape}")
-        ours.append(_upper_triangle(cosine))
+        mine, other = _upper_triangle(cosine), _upper_triangle(reference)
+        if _standardized(mine) is None or _standardized(other) is None:
+            continue
+        ours.append(mine)
+        theirs.append(other)
         references.append(reference)
-    mine = np.concatenate(ours)
-    theirs = np.concatenate([_upper_triangle(reference) for reference in references])
-    if mine.size < 2 or np.ptp(mine) < _CONSTANT_SPREAD or np.ptp(theirs) < _CONSTANT_SPREAD:
+        weights.append(mine.size)
+    if not ours:
         return {"pearson": None, "spearman": None, "p_value": None, "permutations": permutations}
-    pearson = float(stats.pearsonr(mine, theirs).statistic)
-    centred = (mine - mine.mean()) / np.linalg.norm(mine - mine.mean())  # Pearson = dot of centred unit vectors
+    total = sum(weights)
+
+    def pooled(first: list[np.ndarray], second: list[np.ndarray]) -> float:
+        """Pair-weighted mean of the blocks' correlations (standardized within each block)."""
+        return float(sum(w / total * (_standardized(a) @ _standardized(b))
+                         for w, a, b in zip(weights, first, second)))
+
+    pearson = pooled(ours, theirs)
+    spearman = pooled([_ranks(a) for a in ours], [_ranks(b) for b in theirs])
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(permutations):
-        shuffled = np.concatenate([
+        shuffled = [
             _upper_triangle(reference[np.ix_(order, order)])
             for reference in references
             for order in [rng.permutation(reference.shape[0])]
-        ])
-        shuffled = shuffled - shuffled.mean()
-        exceed += float(centred @ shuffled) / max(float(np.linalg.norm(shuffled)), 1e-300) >= pearson - 1e-12
+        ]
+        exceed += pooled(ours, shuffled) >= pearson - 1e-12
     return {
         "pearson": pearson,
-        "spearman": float(stats.spearmanr(mine, theirs).statistic),
+        "spearman": spearman,
         "p_value": (1 + exceed) / (1 + permutations),
         "permutations": permutations,
     }
@@ -310,8 +336,8 @@ def diagnose(
     Returns:
         A dict with `effective_rank`, `singular_values`, `mean_pairwise_cosine`, `norm_mean`,
         `old_norm_mean`, `rsa_hierarchy`, `nearest_old` and, when codebooks are given,
-        `rsa_codebook` (pairs of tokens of one level, every quantizer level pooled, rows centred
-        within their level) and `rsa_codebook_per_level` (the same, one level at a time).
+        `rsa_codebook` (pairs of tokens of one level; rows and code vectors centred within their
+        level; each level's similarities standardized before pooling, see `rsa_blocks`) and `rsa_codebook_per_level` (the same, one level at a time).
         Undefined values (correlations of constant similarities, the old norm when every row is
         new) are None.
     """
@@ -344,8 +370,9 @@ def diagnose(
         blocks, start = [], 0
         for codebook in codebooks:
             rows = new[start : start + len(codebook)]  # (K_l, H)
-            # centred within the level: the offset every row shares (e.g. from mean init) says nothing of geometry
-            blocks.append((rows - rows.mean(0), codebook_similarity([codebook])))
+            # both centred within the level: an offset every row (or code vector) shares says nothing of geometry
+            centred = _as_matrix(codebook, "codebook")
+            blocks.append((rows - rows.mean(0), codebook_similarity([centred - centred.mean(0)])))
             start += len(codebook)
         report["rsa_codebook"] = rsa_blocks(blocks)
         report["rsa_codebook_per_level"] = [rsa(*block) for block in blocks]

@@ -9,6 +9,7 @@ import html
 import json
 from pathlib import Path
 
+from gti.analysis.curves import plot_budget_curves
 from gti.analysis.plots import plot_training_curves
 from gti.analysis.report import SHOWN_METRICS, STAGES
 
@@ -44,6 +45,45 @@ def _losses(path: Path) -> dict[str, list[float]]:
         return {}
     data = json.loads(path.read_text())
     return data if isinstance(data, dict) else {"finetune": data}
+
+
+def _budget_section(results: dict, run_dir: Path) -> list[str]:
+    """Budget curves and the compute-matched comparison, when any method was evaluated at several budgets."""
+    curves = {m: r["by_budget"] for m, r in results["methods"].items() if r.get("by_budget")}
+    if not any(len(points) > 1 for points in curves.values()):
+        return []
+    parts = ["<h2>Budget curves</h2><p class='note'>Each method fine-tunes once and is evaluated at each budget on "
+             "the same users. Training tokens (prompt + answer, padding excluded) and seconds count every training "
+             "stage of the method, grounding included.</p>"]
+    present = next(iter(curves.values()))[0]["metrics"]
+    shown = [n for n in ("recall@10", "ndcg@10") if n in present] or [n for n in ("recall@5", "ndcg@5") if n in present]
+    rows = [[m, str(p["finetune_steps"]), f"{p['train_tokens']:,.0f}", _number(p["seconds"], 0),
+             *(f"{p['metrics'][n]:.4f} [{p['ci'][n][0]:.4f}, {p['ci'][n][1]:.4f}]" for n in shown),
+             _number(p.get("output", {}).get("invalid_sid_rate"), 3)]
+            for m, points in curves.items() for p in points]
+    parts.append(_table(["method", "fine-tuning steps", "training tokens", "training seconds",
+                         *(f"{n} [95% CI]" for n in shown), "invalid SIDs"], rows))
+    plot_budget_curves(curves, run_dir / "budget_curves.png", shown)
+    parts.append(_image(run_dir / "budget_curves.png", f"{' and '.join(shown)} by fine-tuning steps and by training tokens"))
+    matched = results.get("compute_matched") or []
+    if matched:
+        parts.append("<h2>Compute-matched comparison</h2><p class='note'>Each grounded point against each other "
+                     "method's cheapest point with at least as many training tokens: paired difference over users "
+                     "with its 95% CI and the sign-flip permutation p-value.</p>")
+        rows = []
+        for entry in matched:
+            for baseline, versus in entry["vs"].items():
+                head = [entry["method"], str(entry["finetune_steps"]), f"{entry['train_tokens']:,.0f}", baseline]
+                if versus is None:
+                    rows.append(head + ["no point with as many tokens", "-", "-"])
+                    continue
+                rows.append(head + [f"{versus['finetune_steps']} ({versus['train_tokens']:,.0f})"] + [
+                    f"{t['diff']:+.4f} [{t['ci'][0]:+.4f}, {t['ci'][1]:+.4f}], p = {t['p_value']:.4f}"
+                    for t in (versus["recall@10"], versus["ndcg@10"])
+                ])
+        parts.append(_table(["method", "steps", "tokens", "against", "its steps (tokens)", "recall@10 diff [95% CI], p",
+                             "ndcg@10 diff [95% CI], p"], rows))
+    return parts
 
 
 def write_html_report(results: dict, run_dir: Path) -> Path:
@@ -98,6 +138,7 @@ def write_html_report(results: dict, run_dir: Path) -> Path:
         parts.append("<h2>Against mean initialization</h2><p class='note'>Relative gain, paired difference with its "
                      "95% CI, and the two-sided sign-flip permutation p-value over users.</p>")
         parts.append(_table(["method", "recall@10 gain", "recall@10 diff", "p", "ndcg@10 gain", "ndcg@10 diff", "p"], gain_rows))
+    parts += _budget_section(results, run_dir)
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
                  "(Pearson) against the quantizer's codebook with its Mantel p-value, and against the SID hierarchy.</p>")
     parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA hierarchy"], diag_rows))

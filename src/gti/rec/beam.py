@@ -4,7 +4,8 @@ Each batch of prompts is run through the model once (left-padded, with a KV cach
 the cache is then expanded to `beams` rows per prompt and every further level feeds
 one token per beam. `generate(num_beams=...)` instead runs the prompt on every beam
 row, which is most of its cost. Scores are log-probabilities normalized over the full
-vocabulary, exactly what the model assigns to the SID tokens.
+vocabulary, exactly what the model assigns to the SID tokens, accumulated in float32;
+equal scores are ordered by the fixed hash of `gti.rec.ties`, never by token index.
 """
 
 import copy
@@ -16,6 +17,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
+from gti.rec.ties import tie_key
 from gti.sid import codec
 from gti.sid.trie import SidTrie
 
@@ -64,6 +66,14 @@ def prefill(
     return out, cache, mask, positions[:, -1] + 1
 
 
+def _top(scores: torch.Tensor, keys: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of each row by score, equal scores ordered by `keys` (see `gti.rec.ties`): (B, N) -> (B, k) x 2."""
+    by_key = keys.argsort(dim=1, stable=True)  # (B, N)
+    order = scores.gather(1, by_key).argsort(dim=1, descending=True, stable=True)[:, :k]  # (B, k)
+    picked = by_key.gather(1, order)
+    return scores.gather(1, picked), picked
+
+
 def _search_batch(
     model: PreTrainedModel,
     prompts: list[list[int]],
@@ -85,11 +95,13 @@ def _search_batch(
     for level in range(trie.levels):
         level_ids = token_ids[level].to(device)  # (K,)
         n_codes = len(level_ids)
-        log_probs = out.logits[:, -1].float().log_softmax(-1)[:, level_ids]  # (B*W, K)
-        allowed = trie.allowed(level, nodes).to(device)  # (B*W, K)
-        log_probs = log_probs.masked_fill(~allowed, float("-inf"))
+        log_probs = out.logits[:, -1].float().log_softmax(-1)[:, level_ids]  # (B*W, K) float32 even under autocast
+        children = trie.children[level][nodes].to(device)  # (B*W, K) node (item row at the last level) or -1
+        log_probs = log_probs.masked_fill(children < 0, float("-inf"))
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(n_prompts, width * n_codes)  # (B, W*K)
-        scores, picked = candidates.topk(min(beams, width * n_codes), dim=1)  # (B, W'), (B, W')
+        last = level == trie.levels - 1
+        keys = tie_key(children.clamp(min=0), salt=0 if last else level + 1).reshape(n_prompts, width * n_codes)
+        scores, picked = _top(candidates, keys, min(beams, width * n_codes))  # (B, W'), (B, W')
         parents = (picked // n_codes + prompt_offset * width).reshape(-1)  # (B*W',) rows of the previous state
         codes = (picked % n_codes).reshape(-1)  # (B*W',)
         width = scores.shape[1]

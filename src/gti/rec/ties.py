@@ -1,33 +1,28 @@
-"""The one tie rule for ranking catalog items: equal scores are ordered by a fixed hash of the item's row.
+"""The one tie rule of ranking: equal scores are ordered by a fixed hash of what is ranked.
 
-Ordering ties by row (index order) would favour the items that happen to come first in
-the catalog file, and a pessimistic or optimistic rule would favour or punish the target.
-Instead every item gets a key from a fixed 32-bit integer mix of its catalog row; among
-items with the same score, the lower key ranks first. The key depends only on the row, so
-the same tie is broken the same way on every run, machine and batch size, and it is
-unrelated to where the item sits in the catalog.
+Beam search and pool scoring both rank by total SID log-probability, accumulated in float32.
+A model whose SID rows are collapsed (mean initialization) gives many exactly equal scores;
+ordering those by token or catalog index would hand the top of every list to the items with
+the lowest codes. Instead, among equal scores the candidate with the lower `tie_key` comes
+first: a fixed 32-bit integer mix of the item's catalog row (or, inside beam search, of the
+SID prefix's trie node and its level), the same on every run and unrelated to index order.
 """
 
 import torch
 
-SALT = 0x2545F491
 _MASK = 0xFFFFFFFF
 _MULTIPLIER = 0x45D9F3B
+_SALT = 0x9E3779B9
 
 
-def tie_key(rows: torch.Tensor) -> torch.Tensor:
-    """Each catalog row's tie-break key: among equal scores, the lower key ranks first.
-
-    The key is `mix(mix(row ^ SALT))` with `mix(x) = ((x ^ (x >> 16)) * 0x45d9f3b) & 0xffffffff`.
-    Each step is a bijection of 32-bit integers, so distinct rows below 2**32 get distinct keys.
+def tie_key(ids: torch.Tensor, salt: int = 0) -> torch.Tensor:
+    """(...,) int64 tie-break keys of non-negative ids: lower key wins a tie.
 
     Args:
-        rows: int64 (or other integer) catalog rows, any shape, each in [0, 2**32).
-
-    Returns:
-        int64 keys in [0, 2**32), the shape of `rows`.
+        ids: catalog rows (or trie nodes), any shape.
+        salt: separates key families (0 for catalog rows; beam search uses level + 1 for prefixes).
     """
-    x = (rows.to(torch.int64) ^ SALT) & _MASK
+    x = (ids.long() + _SALT * (salt + 1)) & _MASK
     for _ in range(2):
-        x = ((x ^ (x >> 16)) * _MULTIPLIER) & _MASK  # < 2**32 * 2**27: no int64 overflow
-    return x
+        x = (((x >> 16) ^ x) * _MULTIPLIER) & _MASK
+    return ((x >> 16) ^ x) & _MASK

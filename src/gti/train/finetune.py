@@ -91,6 +91,8 @@ def finetune(
     options: TrainConfig | None = None,
     workdir: Path | None = None,
     validate: Callable[[PreTrainedModel], dict[str, float]] | None = None,
+    snapshot_steps: Sequence[int] = (),
+    snapshot: Callable | None = None,
 ) -> TrainResult:
     """Fine-tune `model` in place on next-item prompts built from `examples`.
 
@@ -106,6 +108,8 @@ def finetune(
             (round(weight x len(examples)) each) are mixed into the next-item samples.
         options, workdir, validate: the loop's precision, accumulation, checkpoints, logs and
             validation with early stopping (see `gti.train.loop.train`).
+        snapshot_steps, snapshot: a callback on the model as it is after these steps (budget
+            curves; see `gti.train.loop.train`).
     """
     samples = seqrec_samples(builder, examples, config.seed)
     if tasks is not None:
@@ -114,7 +118,8 @@ def finetune(
     options = dict(
         steps=config.steps, lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
         seed=config.seed, warmup_steps=config.warmup_steps, description=f"finetune ({config.mode})",
-        options=options, workdir=workdir, validate=validate,
+        options=options, workdir=workdir, validate=validate, schedule=config.schedule,
+        snapshot_steps=snapshot_steps, snapshot=snapshot,
     )
     if config.mode == "lora":
         return _train_lora(model, samples, torch.cat(builder.level_ids), config, options)

@@ -256,6 +256,21 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
     return value < best if monitor == "loss" else value > best
 
 
+def _take_snapshot(snapshot: Callable, step: int, model, result: TrainResult, accelerator) -> None:
+    """Run `snapshot` on the main process as the loop's docstring says, leaving the training state as it was."""
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    model.eval()
+    if accelerator.is_main_process:
+        with torch.no_grad(), autocast(result.precision, accelerator.device):
+            snapshot(step, accelerator.unwrap_model(model), result)
+    accelerator.wait_for_everyone()
+    model.train()
+    torch.set_rng_state(rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
+
+
 def train(
     model: PreTrainedModel,
     samples: Sequence[Sample],
@@ -273,6 +288,9 @@ def train(
     options: TrainConfig | None = None,
     workdir: Path | None = None,
     validate: Callable[[PreTrainedModel], dict[str, float]] | None = None,
+    schedule: str = "linear",
+    snapshot_steps: Sequence[int] = (),
+    snapshot: Callable[[int, PreTrainedModel, TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train `parameters` of `model` for `steps` AdamW steps (weight decay 0) on `samples`.
 
@@ -281,13 +299,18 @@ def train(
         steps, lr, batch_size: optimizer steps, peak learning rate, prompts per step (across processes).
         pad_id: padding token id.
         seed: fixes the batches and the torch RNG.
-        warmup_steps: linear warmup, then linear decay to zero.
+        warmup_steps: linear warmup, then `schedule`.
+        schedule: after warmup, `linear` (decay to zero at `steps`) or `constant`.
         max_grad_norm: gradient clipping.
         on_step: called with (step, loss) after every step.
         options: precision, gradient accumulation, length grouping, checkpoints, logs, validation.
         workdir: folder for checkpoints and `train_log.jsonl`; a run finding a checkpoint there resumes it.
         validate: returns validation measures for the model; called every `options.validate_every`
             steps, the best weights by `options.monitor` are kept and early stopping applies.
+        snapshot_steps, snapshot: after each of these steps (before the last), `snapshot(step, model,
+            result)` runs on the main process with the model in eval mode, under no_grad and the run's
+            autocast. The torch RNG is restored afterwards and its time is not counted in
+            `result.seconds`, so training goes on exactly as without it.
     """
     options = options or TrainConfig()
     result = TrainResult()
@@ -324,9 +347,14 @@ def train(
             print(f"{description}: resuming from {latest}")
     log = TrainLog(workdir, options.tensorboard, start_step, accelerator.is_main_process)
 
-    def schedule(step: int) -> float:
+    if schedule not in ("linear", "constant"):
+        raise GtiError(f"schedule: {schedule!r} is not one of linear, constant")
+
+    def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
         return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
     model, optimizer = accelerator.prepare(model, adamw)
@@ -352,7 +380,7 @@ def train(
             accelerator.backward(loss_sum * world / answer_tokens)
             total += loss_sum.detach()
             tokens += batch.tokens
-        step_lr = lr * schedule(step)
+        step_lr = lr * factor(step)
         for group in optimizer.param_groups:
             group["lr"] = step_lr
         accelerator.clip_grad_norm_(parameters, max_grad_norm)
@@ -388,6 +416,10 @@ def train(
             else:
                 bad += 1
                 result.stopped_early = bool(options.patience) and bad >= options.patience
+        if snapshot is not None and done in snapshot_steps and done < steps:
+            paused = time.perf_counter()
+            _take_snapshot(snapshot, done, model, result, accelerator)
+            start += time.perf_counter() - paused  # evaluation is not training time
         if checkpoints is not None and options.checkpoint_every and done % options.checkpoint_every == 0 and done < steps:
             if accelerator.is_main_process:
                 checkpoints.save(done, named, adamw, {

@@ -1,0 +1,52 @@
+"""Budget curves: a metric against fine-tuning steps and against training tokens, one line per method."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from gti.analysis.plots import _save
+
+_COLORS = {"mean": "#1f77b4", "gti": "#d62728", "lcrec": "#2ca02c", "gti+lcrec": "#9467bd",
+           "text": "#ff7f0e", "random": "#8c564b", "mean-hf": "#17becf"}
+
+
+def plot_budget_curves(
+    curves: dict[str, list[dict]], path: str | Path, metrics: Sequence[str] = ("recall@10", "ndcg@10")
+) -> Path:
+    """One row per metric; left against fine-tuning steps, right against training tokens (grounding included).
+
+    Args:
+        curves: method -> its `by_budget` points ({"finetune_steps", "train_tokens", "metrics", "ci"}).
+        path: where to write the PNG.
+        metrics: the metrics drawn, each with its 95% CI as a band.
+
+    Returns:
+        The path written.
+    """
+    most = max((p["train_tokens"] for points in curves.values() for p in points), default=0)
+    scale, unit = next((s, u) for s, u in ((1e6, " (millions)"), (1e3, " (thousands)"), (1, "")) if most >= 10 * s or s == 1)
+    figure = Figure(figsize=(11, 3.6 * len(metrics)))
+    axes = figure.subplots(len(metrics), 2, squeeze=False)
+    for row, metric in enumerate(metrics):
+        for column, (x_key, x_label, scale) in enumerate([("finetune_steps", "fine-tuning steps", 1),
+                                                          ("train_tokens", f"training tokens{unit}", scale)]):
+            ax = axes[row][column]
+            for index, (method, points) in enumerate(curves.items()):
+                color = _COLORS.get(method, f"C{index}")
+                xs = [p[x_key] / scale for p in points]
+                ax.plot(xs, [p["metrics"][metric] for p in points], marker="o", color=color, label=method)
+                low = [p["ci"][metric][0] for p in points]
+                high = [p["ci"][metric][1] for p in points]
+                ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(metric)
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{metric} vs {x_label.split(' (')[0]}")
+            if row == 0 and column == 0:
+                ax.legend(loc="upper left")
+    figure.text(0.5, -0.01, "bands: 95% bootstrap CI over users; tokens: prompt + answer, padding excluded, every "
+                "training stage (grounding included)", ha="center", fontsize=8, color="#555")
+    figure.tight_layout()
+    return _save(figure, path)
