@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
+from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
 
 import gti.data
 import gti.sid
@@ -66,7 +66,7 @@ def main() -> None:
     write_json(result, {
         "benchmark": "semantic ids for Amazon Beauty, cold (no embedding cache); quantizers on the same embeddings",
         "setting": {
-            "dataset": str(DATASET),
+            "dataset": repo_relative(str(DATASET)),
             "quick": quick,
             "levels": LEVELS,
             "codes": CODES,
