@@ -34,13 +34,14 @@ def _state():
 def accelerator() -> "Accelerator":
     """An Accelerator on the shared process state (DDP over gloo on CPU-only machines, NCCL on GPUs).
 
-    FSDP runs over gloo on CPUs too (tested with 2 processes), except for two options that
-    place the parameters on an accelerator device first: `fsdp_sync_module_states` and
-    `fsdp_cpu_ram_efficient_loading`, which Accelerate refuses on a CPU-only machine with an
-    error that names neither. That case is refused here with the options to change.
+    FSDP needs a GPU: Accelerate (1.15) shards only across accelerator devices. Launched with an
+    FSDP config on a machine without one, it either stops inside its FSDP plugin ("There are
+    currently no available devices found, ...", when fsdp_sync_module_states or
+    fsdp_cpu_ram_efficient_loading is on) or quietly trains as plain DDP with no sharding (both
+    off; tested). Either way the launch is refused here, with what to use instead.
 
     Raises:
-        GtiError: FSDP with either option on a machine with no CUDA device.
+        GtiError: an FSDP launch on a machine with no CUDA device.
     """
     import torch
     from accelerate import Accelerator
@@ -48,16 +49,11 @@ def accelerator() -> "Accelerator":
     from gti.errors import GtiError
 
     cpu = not torch.cuda.is_available()
-    if cpu and os.environ.get("ACCELERATE_USE_FSDP") == "true":
-        needs_device = [name for name in ("FSDP_SYNC_MODULE_STATES", "FSDP_CPU_RAM_EFFICIENT_LOADING")
-                        if os.environ.get(name) == "true"]
-        if needs_device:
-            options = " and ".join(name.lower() for name in needs_device)
-            raise GtiError(
-                f"FSDP on a machine without a GPU: {options} must be false (they move the parameters to an "
-                f"accelerator device); launch with --fsdp_sync_module_states false "
-                f"--fsdp_cpu_ram_efficient_loading false"
-            )
+    if cpu and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        raise GtiError(
+            "FSDP needs a GPU: Accelerate shards only across accelerator devices, and on CPU processes it would "
+            "run DDP without sharding; launch CPU runs with configs/accelerate/ddp.yaml or torchrun"
+        )
     _state()
     return Accelerator(cpu=cpu)
 
