@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# glibc's allocator costs training 15-40% in page faults on CPU (see DESIGN.md); these settings remove it.
+# glibc's allocator costs training 15-40% in page faults on CPU (see docs/design.md); these settings remove it.
 export MALLOC_MMAP_THRESHOLD_ := 34359738368
 export MALLOC_TRIM_THRESHOLD_ := 34359738368
 export MALLOC_TOP_PAD_ := 536870912

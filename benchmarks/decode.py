@@ -2,20 +2,21 @@
 
 The setting of the issue: SmolLM2-135M, ml-100k items with 4-token semantic ids (3 levels of
 64 codes plus the disambiguation level), 20 beams, batches of 8 prompts of about 85 tokens
-(left-padded: lengths alternate just below and just above 85).
-Three ways to do the same work, each warmed up once on the first batch, then timed on all prompts
-(ours and floor REPEATS times, alternating, and their median kept: single runs on a shared 2-core
-machine vary by up to 50%; hf once, as it takes minutes):
+(left-padded: lengths alternate just below and just above 85). Three ways to do the same work:
 
 - ours: `gti.rec.constrained_beam_search` (prompt prefill once per prompt, then the beams);
 - hf: `model.generate(num_beams=20, prefix_allowed_tokens_fn=...)` walking the same trie
   (it runs the prefill on all 8 x 20 beam rows);
 - floor: only the model calls of ours (prefill of 8 rows, 3 cached steps on 8 x 20 rows), no search.
 
-Both searches must return the same top-20 items per prompt; disagreements are recorded.
+Each is warmed up once on the first batch, then all three run in turn (ours, floor, hf, ours,
+...) for --repeats rounds on all prompts. Ratios are taken per round and claimed only beyond
+their spread (`timing.ratio`): ours at least SPEEDUP_TARGET times faster than hf, and ours at
+most FLOOR_TARGET times the floor's seconds. Both searches must return the same top-20 items
+per prompt; disagreements are recorded.
 
-Then candidate-pool scoring, on the first prompt and POOL_CANDIDATES seeded catalog rows (median of
-REPEATS alternating runs after one warm-up each):
+Then candidate-pool scoring, on the first prompt and POOL_CANDIDATES seeded catalog rows (the
+same interleaving after one warm-up each):
 
 - naive: each candidate as a full sequence (prompt + SID) through the model, POOL_BATCH at a time, no
   cache, log-probabilities of the SID tokens over the full vocabulary;
@@ -23,37 +24,42 @@ REPEATS alternating runs after one warm-up each):
 
 Both must give the same scores; the largest gap is recorded.
 
-Usage: python benchmarks/decode.py [--pool-only]  (writes benchmarks/results/decode.json; with
---pool-only, runs only the pool part and merges its keys into the existing file)
+Usage: python benchmarks/decode.py [--repeats N] [--quick] [--out PATH]
+  --quick: a tiny random Llama, random semantic ids, 8 prompts and 5 beams, written to
+  results/decode_quick.json: a smoke test of the script, not a measurement.
 """
 
 import argparse
-import datetime
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
+from timing import MIN_REPEATS, interleaved, ratio, spread
+from train_throughput import tiny_backbone
 from transformers import DynamicCache
 
 import gti.data
 import gti.rec
 import gti.sid
-from gti.artifacts import read_json, write_json
+from gti.artifacts import write_json
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary, initialize
 
-RESULT = Path(__file__).parent / "results" / "decode.json"
+RESULTS = Path(__file__).parent / "results"
 SID_CACHE = Path("/tmp/gti_bench_cache")
 MODEL = "smollm2-135m"
 BEAMS = 20
 BATCH = 8
 N_PROMPTS = 24
 PROMPT_TOKENS = 85
-REPEATS = 3
 POOL_CANDIDATES = 100
 POOL_BATCH = 20
+SPEEDUP_TARGET = 1.0  # ours at least as fast as generate
+FLOOR_TARGET = 1.1  # ours' seconds at most 10% above its own forward passes
+POOL_TARGET = 1.0  # the shared-cache scorer at least as fast as full sequences
+QUICK = {"beams": 5, "batch": 4, "prompts": 8, "pool_candidates": 20}
 POOL_SEED = 0
 POOL_TOLERANCE = 1e-3  # largest score gap (nats) for the two pool scorers to count as agreeing
 TEMPLATE = "The user has interacted with items {history} in chronological order. Can you predict the next item?"
@@ -163,13 +169,6 @@ def run_floor(model, prompts, trie, token_ids, pad_token_id) -> None:
             next_position = next_position + 1
 
 
-def timed(method, *args) -> tuple[float, object]:
-    """Seconds of one call, and its result."""
-    start = time.perf_counter()
-    result = method(*args)
-    return time.perf_counter() - start, result
-
-
 def compare(ours: list[list[tuple[int, float]]], hf: list[list[tuple[int, float]]], item_ids: list[str]) -> dict:
     """Whether both searches return the same items in the same order, where they first differ, and the
     largest gap between their scores at the same rank."""
@@ -211,52 +210,57 @@ def naive_scores(model, prompt: list[int], sid_ids: torch.Tensor) -> torch.Tenso
     return torch.cat(totals)
 
 
-def pool_speed(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor]) -> dict:
+def pool_speed(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor], repeats: int) -> dict:
     """Candidates scored per second, naive against `score_candidates`, and the largest gap of their scores."""
     rows = np.random.default_rng(POOL_SEED).choice(len(codes), size=POOL_CANDIDATES, replace=False).tolist()
     picked = torch.as_tensor(codes[rows])  # (C, L)
     sid_ids = torch.stack([ids[picked[:, level]] for level, ids in enumerate(token_ids)], dim=1)  # (C, L)
-    methods = {
-        "naive": lambda: naive_scores(model, prompt, sid_ids),
-        "ours": lambda: gti.rec.score_candidates(model, prompt, rows, codes, token_ids),
-    }
-    for method in methods.values():
-        method()
-    runs: dict[str, list[float]] = {name: [] for name in methods}
     scores = {}
-    for name in ["ours", "naive"] * REPEATS:
-        elapsed, scores[name] = timed(methods[name])
-        runs[name].append(elapsed)
-        print(f"pool {name}: {elapsed:.2f} s for {POOL_CANDIDATES} candidates", flush=True)
-    rate = {name: POOL_CANDIDATES / float(np.median(times)) for name, times in runs.items()}
+
+    def scorer(name: str, run):
+        def call() -> None:
+            scores[name] = run()
+        return call
+
+    seconds = interleaved({
+        "ours": scorer("ours", lambda: gti.rec.score_candidates(model, prompt, rows, codes, token_ids)),
+        "naive": scorer("naive", lambda: naive_scores(model, prompt, sid_ids)),
+    }, repeats)
     gap = float((scores["ours"] - scores["naive"]).abs().max())
+    speedup = ratio(seconds["naive"], seconds["ours"], POOL_TARGET)
     return {
         "pool_setting": {
             "prompt_tokens": len(prompt),
             "candidates": POOL_CANDIDATES,
             "naive_batch_size": POOL_BATCH,
             "candidate_seed": POOL_SEED,
-            "repeats": REPEATS,
+            "repeats": repeats,
+            "order": "ours, naive alternating after one warm-up of each",
             "tolerance": POOL_TOLERANCE,
         },
-        "pool_naive_candidates_per_s": rate["naive"],
-        "pool_ours_candidates_per_s": rate["ours"],
-        "pool_speedup_vs_naive": rate["ours"] / rate["naive"],
+        "pool_naive_candidates_per_s": POOL_CANDIDATES / float(np.median(seconds["naive"])),
+        "pool_ours_candidates_per_s": POOL_CANDIDATES / float(np.median(seconds["ours"])),
+        "pool_speedup_vs_naive": speedup,
         "pool_max_abs_diff": gap,
         "pool_scores_match": gap <= POOL_TOLERANCE,
-        "pool_seconds_per_run": runs,
-        "pool_date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "pool_seconds": {name: spread(values) for name, values in seconds.items()},
     }
 
 
-def setup() -> tuple:
+def setup(quick: bool) -> tuple:
     """The model with SID tokens, the semantic ids, the prompts, the trie and each level's token ids."""
     torch.manual_seed(0)
     dataset = gti.data.load_dataset("ml-100k")
-    texts = {item_id: gti.data.render_item_text(item) for item_id, item in dataset.items.items()}
-    sids, _, _ = gti.sid.build_sids(texts, levels=3, codes=64, seed=0, cache_dir=SID_CACHE)
-
-    model, tokenizer = load_backbone(MODEL)
+    if quick:  # random, distinct ids: no encoder to load
+        item_ids = list(dataset.items)
+        sizes = [16, 16, 8]
+        rows = np.random.default_rng(0).permutation(int(np.prod(sizes)))[: len(item_ids)]
+        sids = gti.sid.SemanticIds(item_ids, np.stack(np.unravel_index(rows, sizes), axis=1), sizes)
+        model, tokenizer = tiny_backbone()
+    else:
+        texts = {item_id: gti.data.render_item_text(item) for item_id, item in dataset.items.items()}
+        sids, _, _ = gti.sid.build_sids(texts, levels=3, codes=64, seed=0, cache_dir=SID_CACHE)
+        model, tokenizer = load_backbone(MODEL)
     n_old = len(tokenizer)
     new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
     initialize(model, new_ids, "random", n_old)
@@ -268,40 +272,41 @@ def setup() -> tuple:
 
 
 def main() -> None:
+    global BEAMS, BATCH, N_PROMPTS, POOL_CANDIDATES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pool-only", action="store_true", help="run only the pool part, merge into the result")
-    pool_only = parser.parse_args().pool_only
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help=f"timed rounds (at least {MIN_REPEATS})")
+    parser.add_argument("--quick", action="store_true", help="a tiny random model: a smoke test")
+    parser.add_argument("--out", type=Path, help="result file (default: results/decode[_quick].json)")
+    args = parser.parse_args()
+    if args.repeats < MIN_REPEATS:
+        parser.error(f"--repeats must be at least {MIN_REPEATS}")
+    if args.quick:
+        BEAMS, BATCH, N_PROMPTS, POOL_CANDIDATES = (QUICK[k] for k in ("beams", "batch", "prompts", "pool_candidates"))
+    out = args.out or RESULTS / ("decode_quick.json" if args.quick else "decode.json")
 
-    model, tokenizer, sids, prompts, trie, token_ids = setup()
-    if pool_only:
-        result = read_json(RESULT)
-        result.update(pool_speed(model, prompts[0], sids.codes, token_ids))
-        result["pool_command"] = invocation()["command"]
-        write_json(RESULT, result)
-        print(f"updated {RESULT}")
-        return
-
+    model, tokenizer, sids, prompts, trie, token_ids = setup(args.quick)
     pad = tokenizer.pad_token_id
-    args = (model, prompts, trie, token_ids, pad)
-    warm_args = (model, prompts[:BATCH], trie, token_ids, pad)
-
-    methods = {"ours": run_ours, "floor": run_floor, "hf": run_hf}
-    runs: dict[str, list[float]] = {name: [] for name in methods}
     found = {}
-    for method in methods.values():
-        method(*warm_args)
-    for name in ["ours", "floor"] * REPEATS + ["hf"]:
-        elapsed, found[name] = timed(methods[name], *args)
-        runs[name].append(elapsed)
-        print(f"{name}: {elapsed:.2f} s for {len(prompts)} prompts", flush=True)
 
-    seconds = {name: float(np.median(times)) for name, times in runs.items()}
-    rate = {name: len(prompts) / value for name, value in seconds.items()}
+    def search(name: str, method, prompt_list):
+        def call() -> None:
+            found[name] = method(model, prompt_list, trie, token_ids, pad)
+        return call
+
+    for method in (run_ours, run_floor, run_hf):  # warm-up on the first batch
+        method(model, prompts[:BATCH], trie, token_ids, pad)
+    seconds = interleaved(
+        {name: search(name, method, prompts) for name, method in (("ours", run_ours), ("floor", run_floor), ("hf", run_hf))},
+        args.repeats, warmup=False,
+    )
+    speedup = ratio(seconds["hf"], seconds["ours"], SPEEDUP_TARGET)
+    to_floor = ratio(seconds["ours"], seconds["floor"], FLOOR_TARGET, at_least=False)
     lengths = [len(prompt) for prompt in prompts]
-    write_json(RESULT, {
+    write_json(out, {
         "benchmark": "constrained beam search over semantic ids",
+        "quick": args.quick,
         "setting": {
-            "model": MODEL,
+            "model": "tiny random llama" if args.quick else MODEL,
             "dataset": "ml-100k",
             "catalog_items": len(sids.item_ids),
             "codebook_sizes": sids.codebook_sizes,
@@ -312,20 +317,21 @@ def main() -> None:
             "prompt_tokens": {"mean": float(np.mean(lengths)), "min": min(lengths), "max": max(lengths)},
             "new_token_init": "random",
             "dtype": str(model.dtype),
+            "repeats": args.repeats,
+            "order": "ours, floor, hf in turn after one warm-up of each on the first batch",
         },
-        "ours_prompts_per_s": rate["ours"],
-        "hf_prompts_per_s": rate["hf"],
-        "floor_prompts_per_s": rate["floor"],
-        "speedup_vs_hf": rate["ours"] / rate["hf"],
-        "ratio_to_floor": rate["floor"] / rate["ours"],
-        "seconds": seconds,
-        "seconds_per_run": runs,
+        "ours_prompts_per_s": len(prompts) / float(np.median(seconds["ours"])),
+        "hf_prompts_per_s": len(prompts) / float(np.median(seconds["hf"])),
+        "floor_prompts_per_s": len(prompts) / float(np.median(seconds["floor"])),
+        "speedup_vs_hf": speedup,
+        "ratio_to_floor": to_floor,
+        "seconds": {name: spread(values) for name, values in seconds.items()},
         **compare(found["ours"], found["hf"], sids.item_ids),
-        **pool_speed(model, prompts[0], sids.codes, token_ids),
+        **pool_speed(model, prompts[0], sids.codes, token_ids, args.repeats),
         "machine": machine(),
         **invocation(),
     })
-    print(f"wrote {RESULT}")
+    print(f"speedup vs hf: {speedup['why']}; ratio to floor: {to_floor['why']}; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ import os
 import platform
 import shlex
 import sys
+from pathlib import Path
 
 import torch
 
 from gti.artifacts import versions
 
-# Environment settings that change the speed or the inputs of a run (see DESIGN.md, "Facts measured").
+ROOT = Path(__file__).resolve().parents[1]  # the repository root
+# Environment settings that change the speed or the inputs of a run (see docs/design.md, "Measured facts").
 SETTINGS = (
     "MALLOC_MMAP_THRESHOLD_",
     "MALLOC_TRIM_THRESHOLD_",
@@ -48,8 +50,53 @@ def machine() -> dict:
     }
 
 
+def repo_relative(word: str, cwd: str | None = None, root: Path = ROOT) -> str:
+    """A command word or setting as a result records it: no absolute path of this machine.
+
+    A path inside the repository's parent folder (the repository itself, or `../shared`
+    beside it) becomes relative to the repository root; any other absolute path keeps only
+    its last component, as `<outside the repo>/name`. A relative path that exists from
+    `cwd` is rebased onto the repository root; other words are kept.
+
+    Args:
+        word: one word of a command line, or a setting's value.
+        cwd: the folder relative paths are read from (default: the current folder).
+        root: the repository root (this one by default).
+    """
+    cwd = cwd or os.getcwd()
+    if not os.path.isabs(word):
+        if not word or word.startswith("-") or not os.path.exists(os.path.join(cwd, word)):
+            return word
+        word = os.path.join(cwd, word)
+    path = os.path.normpath(word)
+    if os.path.commonpath([path, str(root.parent)]) == str(root.parent):
+        return os.path.relpath(path, root)
+    return f"<outside the repo>/{os.path.basename(path)}"
+
+
+def relative_command(words: list[str], cwd: str | None = None, root: Path = ROOT) -> str:
+    """`words` as one shell line runnable from the repository root; `NAME=value` words keep their name."""
+    shown = []
+    for word in words:
+        name, equals, value = word.partition("=")
+        if equals and name.isidentifier() and name.upper() == name:
+            shown.append(f"{name}={repo_relative(value, cwd, root)}")
+        else:
+            shown.append(repo_relative(word, cwd, root))
+    return shlex.join(shown)
+
+
 def invocation() -> dict:
-    """The settings in effect (unset ones are null) and the exact command, runnable as one shell line from `cwd`."""
+    """The settings in effect (unset ones are null), the command and the folder it ran in, none absolute.
+
+    The command runs from the repository root (its paths are relative to it; the interpreter
+    is written `python`: the one with gti installed); `cwd` is the folder the run was
+    started from, relative to the repository root.
+    """
     settings = {name: os.environ.get(name) for name in SETTINGS}
     prefix = [f"{name}={value}" for name, value in settings.items() if value is not None]
-    return {"settings": settings, "command": shlex.join([*prefix, sys.executable, *sys.argv]), "cwd": os.getcwd()}
+    return {
+        "settings": {name: None if value is None else repo_relative(value) for name, value in settings.items()},
+        "command": relative_command([*prefix, "python", *sys.argv]),
+        "cwd": os.path.relpath(os.getcwd(), ROOT),
+    }

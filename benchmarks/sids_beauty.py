@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
+from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
 
 import gti.data
 import gti.sid
@@ -46,7 +46,7 @@ def main() -> None:
     dataset = gti.data.load_dataset(str(DATASET))
     items = list(dataset.items.values())[: QUICK_ITEMS if quick else None]
     texts = {item.item_id: gti.data.render_item_text(item) for item in items}
-    categories = {item_id: category for item_id, category in dataset.top_categories().items() if item_id in texts}
+    categories = {item_id: path for item_id, path in dataset.category_paths().items() if item_id in texts}
 
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
@@ -66,7 +66,7 @@ def main() -> None:
     write_json(result, {
         "benchmark": "semantic ids for Amazon Beauty, cold (no embedding cache); quantizers on the same embeddings",
         "setting": {
-            "dataset": str(DATASET),
+            "dataset": repo_relative(str(DATASET)),
             "quick": quick,
             "levels": LEVELS,
             "codes": CODES,

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from gti.cli import main
+from gti.rec import bootstrap_ci, per_user_values
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
 
@@ -18,10 +19,38 @@ def test_demo_config_on_a_slice(tmp_path):
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
     mean, gti = results["methods"]["mean"], results["methods"]["gti"]
-    assert set(mean["metrics"]) >= {"recall@10", "ndcg@10", "recall@1", "ndcg@5"}
-    assert mean["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
-    assert mean["diagnostics"]["init"]["mean_pairwise_cosine"] == pytest.approx(1.0, abs=1e-3)
+    for method, result in results["methods"].items():
+        folder = out / result["folder"]
+        predictions = [json.loads(line) for line in (folder / "eval" / "predictions.jsonl").read_text().splitlines()]
+        assert len(predictions) == 6
+        for p in predictions:  # the rank is the target's place in the beam list (20 beams), None outside it
+            assert p["rank"] is None or 1 <= p["rank"] <= 20
+            if p["rank"] is not None and p["rank"] <= 10:
+                assert p["top10"][p["rank"] - 1] == p["target"]
+            else:
+                assert p["target"] not in p["top10"]
+        ranks = [p["rank"] for p in predictions]
+        metrics = result["metrics"]
+        assert set(metrics) >= {"recall@10", "ndcg@10", "recall@1", "ndcg@5", "mrr"}
+        for name, value in metrics.items():  # every value recomputed exactly from the ranks
+            assert value == pytest.approx(per_user_values(ranks, name).mean(), abs=1e-12), (method, name)
+            assert tuple(result["metrics_ci"][name]) == pytest.approx(bootstrap_ci(per_user_values(ranks, name)))
+            assert 0.0 <= value <= 1.0
+        ks = sorted(int(name.split("@")[1]) for name in metrics if name.startswith("recall@"))
+        assert [metrics[f"recall@{k}"] for k in ks] == sorted(metrics[f"recall@{k}"] for k in ks)  # monotone in k
+        assert all(metrics[f"ndcg@{k}"] <= metrics[f"recall@{k}"] + 1e-12 for k in ks)
+        losses = json.loads((folder / "finetune" / "losses.json").read_text())
+        assert len(losses) == 3 and result["finetune_final_loss"] == pytest.approx(sum(losses) / 3, abs=1e-4)
+        output = result["output"]
+        assert output["catalog_coverage@10"] == pytest.approx(
+            len({item for p in predictions for item in p["top10"]}) / results["sids"]["items"]
+        )
+        assert output["invalid_sid_rate"] * 6 == pytest.approx(round(output["invalid_sid_rate"] * 6), abs=1e-9)
+    for result in (mean, gti):  # both start from the mean of the old rows: one point
+        assert result["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
+        assert result["diagnostics"]["init"]["mean_pairwise_cosine"] == pytest.approx(1.0, abs=1e-3)
     assert gti["diagnostics"]["grounded"]["effective_rank"] > gti["diagnostics"]["init"]["effective_rank"] + 0.1
+    assert gti["diagnostics"]["grounded"]["mean_pairwise_cosine"] < 0.999
     assert set(gti["diagnostics"]) == {"init", "grounded", "finetuned"}
     assert (out / "effective_rank.png").is_file() and (out / "results.md").is_file()
 

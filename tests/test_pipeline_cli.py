@@ -9,6 +9,7 @@ import pytest
 from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 from gti.cli import main
+from gti.rec import bootstrap_ci, paired_test, per_user_values
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
 
@@ -71,6 +72,10 @@ def test_sids_verb_writes_ids_report_and_codebooks(tiny_dataset, tmp_path, capsy
     assert (out / "codebooks.safetensors").is_file()
     assert report["semantic_check"]["items"] == 40
     assert main(["sids", str(tiny_dataset), "--out", str(out)]) == 2  # refuses to overwrite
+    capsys.readouterr()
+    assert main(["sids", str(tiny_dataset), "--out", str(tmp_path / "big"), "--codes", "64"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"dataset {tiny_dataset.name} has 40 items, fewer than sids.codes = 64" in error and "\n" not in error
     vae = tmp_path / "vae"
     args = ["--levels", "2", "--codes", "4", "--quantizer", "rq-vae", "--collisions", "reassign"]
     assert main(["sids", str(tiny_dataset), "--out", str(vae), *args]) == 0
@@ -105,11 +110,30 @@ def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_di
     assert set(results["methods"]["mean"]["diagnostics"]) == {"init", "finetuned"}
     assert results["methods"]["mean"]["diagnostics"]["init"]["effective_rank"] == pytest.approx(1.0, abs=1e-3)
     assert results["methods"]["text"]["diagnostics"]["init"]["effective_rank"] > 1.5
+    # every figure recomputed from the predictions it summarizes
+    predictions = {
+        method: [json.loads(line) for line in (out / method / "eval" / "predictions.jsonl").read_text().splitlines()]
+        for method in ("mean", "gti")
+    }
+    assert [p["user_id"] for p in predictions["gti"]] == [p["user_id"] for p in predictions["mean"]]
+    ranks = {method: [p["rank"] for p in rows] for method, rows in predictions.items()}
     gti = results["methods"]["gti"]
-    assert set(gti["paired_vs_mean"]) == {"recall@10", "ndcg@10"} and 0 < gti["paired_vs_mean"]["recall@10"]["p_value"] <= 1
-    low, high = gti["metrics_ci"]["recall@5"]
-    assert low <= gti["metrics"]["recall@5"] <= high
-    assert 0 <= gti["output"]["invalid_sid_rate"] <= 1 and 0 < gti["output"]["catalog_coverage@10"] <= 1
+    assert {"recall@1", "recall@5", "ndcg@5", "mrr"} <= set(gti["metrics"])
+    for name in gti["metrics"]:
+        assert gti["metrics"][name] == pytest.approx(per_user_values(ranks["gti"], name).mean(), abs=1e-12)
+        assert tuple(gti["metrics_ci"][name]) == pytest.approx(bootstrap_ci(per_user_values(ranks["gti"], name)))
+    assert set(gti["paired_vs_mean"]) == {"recall@10", "ndcg@10"}
+    for name in ("recall@10", "ndcg@10"):
+        expected = paired_test(per_user_values(ranks["gti"], name), per_user_values(ranks["mean"], name))
+        assert gti["paired_vs_mean"][name]["diff"] == pytest.approx(expected["diff"], abs=1e-12)
+        assert gti["paired_vs_mean"][name]["p_value"] == pytest.approx(expected["p_value"], abs=1e-12)
+    top = {item for p in predictions["gti"] for item in p["top10"]}
+    assert gti["output"]["catalog_coverage@10"] == pytest.approx(len(top) / 40)
+    for p in predictions["gti"]:  # 5 beams: 5 ranked items, the rank is the target's place among them
+        assert len(p["top10"]) == 5
+        assert p["rank"] == (p["top10"].index(p["target"]) + 1 if p["target"] in p["top10"] else None)
+    invalid = gti["output"]["invalid_sid_rate"] * len(predictions["gti"])  # a count of users
+    assert invalid == pytest.approx(round(invalid), abs=1e-9)
     assert "p vs mean" in (out / "results.md").read_text()
     assert (out / "spectrum.png").stat().st_size > 0 and (out / "effective_rank.png").stat().st_size > 0
     assert (out / "gti" / "ground" / "cosine_heatmap.png").stat().st_size > 0

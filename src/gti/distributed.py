@@ -32,12 +32,30 @@ def _state():
 
 
 def accelerator() -> "Accelerator":
-    """An Accelerator on the shared process state (DDP over gloo on CPU-only machines, NCCL on GPUs)."""
+    """An Accelerator on the shared process state (DDP over gloo on CPU-only machines, NCCL on GPUs).
+
+    FSDP needs a GPU: Accelerate (1.15) shards only across accelerator devices. Launched with an
+    FSDP config on a machine without one, it either stops inside its FSDP plugin ("There are
+    currently no available devices found, ...", when fsdp_sync_module_states or
+    fsdp_cpu_ram_efficient_loading is on) or quietly trains as plain DDP with no sharding (both
+    off; tested). Either way the launch is refused here, with what to use instead.
+
+    Raises:
+        GtiError: an FSDP launch on a machine with no CUDA device.
+    """
     import torch
     from accelerate import Accelerator
 
+    from gti.errors import GtiError
+
+    cpu = not torch.cuda.is_available()
+    if cpu and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        raise GtiError(
+            "FSDP needs a GPU: Accelerate shards only across accelerator devices, and on CPU processes it would "
+            "run DDP without sharding; launch CPU runs with configs/accelerate/ddp.yaml or torchrun"
+        )
     _state()
-    return Accelerator(cpu=not torch.cuda.is_available())
+    return Accelerator(cpu=cpu)
 
 
 def is_main() -> bool:

@@ -64,6 +64,15 @@ class RunLayout:
         """Budget points evaluated during fine-tuning."""
         return self.stage(name, "finetune") / "points"
 
+    @staticmethod
+    def describe(stage_folder: Path) -> str:
+        """`<method>, <stage>` (with `seed <s>` for a seed folder) for a stage folder, e.g. in plot titles."""
+        stage_folder = Path(stage_folder)
+        owner = stage_folder.parent
+        if owner.name.startswith("seed-"):
+            return f"{owner.parent.name} (seed {owner.name[5:]}), {stage_folder.name}"
+        return f"{owner.name}, {stage_folder.name}"
+
     def method_folders(self) -> Iterator[tuple[str, Path]]:
         """(shown name, folder) of every method folder found, seed folders as `<method>/seed-<s>`."""
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):

@@ -52,14 +52,16 @@ def normalized_folder(root: Path, interactions: str, items: str = ITEMS, gz: boo
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_normalized_reads_items_and_sequences(tmp_path, gz):
-    interactions = tsv("user_id\titem_id\ttimestamp", "u1\tA\t5", "u2\tB\t", "u1\tZ\t3", "u2\tM\t")
+    interactions = tsv(
+        "user_id\titem_id\ttimestamp", "u1\tA\t5", "u2\tB\t", "u1\tZ\t3", "u2\tM\t", "u1\tM\t9"
+    )
     dataset = load_dataset(str(normalized_folder(tmp_path / "toy", interactions, gz=gz)))
     assert dataset.name == "toy"
     assert list(dataset.items) == ["Z", "A", "M", "B", "unused"]
     assert dataset.items["Z"] == Item("Z", "Zebra", categories=("Toys", "Animals"), brand="Acme")
     assert dataset.items["A"] == Item("A", "Apple", description="A red fruit.")
     assert dataset.items["M"].categories == ("Fruit",)
-    assert dataset.sequences == {"u1": ["Z", "A"], "u2": ["B", "M"]}
+    assert dataset.sequences == {"u1": ["Z", "A", "M"], "u2": ["B", "M"]}
 
 
 def test_ties_keep_file_order(tmp_path):
@@ -89,10 +91,10 @@ LCREC_ITEMS = {
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_lcrec(tmp_path, gz):
-    write(tmp_path / "Sci.inter.json", json.dumps({"7": [1, 0], "3": [0]}))
+    write(tmp_path / "Sci.inter.json", json.dumps({"7": [1, 0, 2], "3": [0]}))
     write(tmp_path / ("Sci.item.json.gz" if gz else "Sci.item.json"), json.dumps(LCREC_ITEMS, indent=2))
     dataset = load_dataset(str(tmp_path))
-    assert dataset.sequences == {"7": ["1", "0"], "3": ["0"]}
+    assert dataset.sequences == {"7": ["1", "0", "2"], "3": ["0"]}
     assert list(dataset.items) == ["0", "1", "2"]
     assert dataset.items["0"] == Item(
         "0", "Glue", "Sticks.", ("Industrial & Scientific", "Tapes, Adhesives & Sealants", "Glue"), "Bond"
@@ -114,7 +116,8 @@ def test_recbole(tmp_path, gz):
     write(tmp_path / f"films.item{suffix}", RECBOLE_ITEMS)
     write(
         tmp_path / f"films.inter{suffix}",
-        tsv("user_id:token\titem_id:token\trating:float\ttimestamp:float", "9\t2\t3\t200", "9\t1\t4\t100"),
+        tsv("user_id:token\titem_id:token\trating:float\ttimestamp:float", "9\t2\t3\t200", "9\t1\t4\t100",
+            "9\t3\t5\t300"),
     )
     write(tmp_path / "films.user", tsv("user_id:token\tage:token", "9\t30"))
     dataset = load_dataset(str(tmp_path))
@@ -122,7 +125,7 @@ def test_recbole(tmp_path, gz):
         "1", "Toy Story", categories=("Animation", "Children's", "Comedy"), extra={"release_year": "1995"}
     )
     assert dataset.items["3"] == Item("3", "Unwatched", extra={"release_year": ""})
-    assert dataset.sequences == {"9": ["1", "2"]}
+    assert dataset.sequences == {"9": ["1", "2", "3"]}
 
 
 def test_recbole_without_timestamps_keeps_file_order(tmp_path):
@@ -154,14 +157,14 @@ def test_stats():
 
 
 def test_detects_each_format(tmp_path):
-    normalized_folder(tmp_path / "n", tsv("user_id\titem_id\ttimestamp", "u\tA\t1"))
-    write(tmp_path / "l" / "x.inter.json", json.dumps({"0": [2]}))
+    normalized_folder(tmp_path / "n", tsv("user_id\titem_id\ttimestamp", "u\tA\t1", "u\tB\t2", "u\tM\t3"))
+    write(tmp_path / "l" / "x.inter.json", json.dumps({"0": [2, 0, 1]}))
     write(tmp_path / "l" / "x.item.json", json.dumps(LCREC_ITEMS))
     write(tmp_path / "r" / "x.item", RECBOLE_ITEMS)
-    write(tmp_path / "r" / "x.inter", tsv("user_id:token\titem_id:token", "u\t3"))
-    assert load_dataset(str(tmp_path / "n")).sequences == {"u": ["A"]}
-    assert load_dataset(str(tmp_path / "l")).sequences == {"0": ["2"]}
-    assert load_dataset(str(tmp_path / "r")).sequences == {"u": ["3"]}
+    write(tmp_path / "r" / "x.inter", tsv("user_id:token\titem_id:token", "u\t3", "u\t1", "u\t2"))
+    assert load_dataset(str(tmp_path / "n")).sequences == {"u": ["A", "B", "M"]}
+    assert load_dataset(str(tmp_path / "l")).sequences == {"0": ["2", "0", "1"]}
+    assert load_dataset(str(tmp_path / "r")).sequences == {"u": ["3", "1", "2"]}
 
 
 def test_missing_path_names_it_and_lists_formats(tmp_path):
@@ -201,7 +204,8 @@ def test_several_formats_in_one_folder(tmp_path):
     write(tmp_path / "x.inter", tsv("user_id:token\titem_id:token"))
     with pytest.raises(GtiError, match=r"several formats \(normalized, recbole\)"):
         load_dataset(str(tmp_path))
-    assert load_dataset(str(tmp_path), format="recbole").sequences == {}
+    with pytest.raises(GtiError, match=r"x\.inter: no interactions"):  # it read the recbole files
+        load_dataset(str(tmp_path), format="recbole")
 
 
 def test_plain_and_gzipped_copies_together(tmp_path):
@@ -303,6 +307,80 @@ def test_malformed_lcrec(tmp_path, sequences, items, expected):
     with pytest.raises(GtiError) as error:
         load_dataset(str(tmp_path))
     assert f"{tmp_path}/{expected}" in str(error.value)
+
+
+# --- datasets that load but cannot be used: refused where they are read ---
+
+NO_TEXT_ITEMS = jsonl({"item_id": "A", "title": ""}, {"item_id": "B", "title": " ", "categories": [], "brand": None})
+
+
+@pytest.mark.parametrize(
+    ("interactions", "items", "expected"),
+    [
+        (tsv(HEADER), ITEMS, "interactions.tsv: no interactions"),
+        (tsv(HEADER, "", ""), ITEMS, "interactions.tsv: no interactions"),
+        (tsv(HEADER, "u\tA\t1", "u\tB\t2", "v\tA\t1", "w\tM\t"),
+         ITEMS, "interactions.tsv: every user has fewer than 3 items (the most, among 3 users, is 2)"),
+        (tsv(HEADER, "u\tA\t1", "u\tB\t2", "u\tA\t3"), NO_TEXT_ITEMS, "items.jsonl: no item has any text"),
+        (tsv(HEADER), "", "items.jsonl: holds no items"),
+    ],
+)
+def test_unusable_normalized_datasets_are_refused(tmp_path, interactions, items, expected):
+    normalized_folder(tmp_path, interactions, items)
+    with pytest.raises(GtiError) as error:
+        load_dataset(str(tmp_path))
+    assert f"{tmp_path}/{expected}" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("interactions", "items", "expected"),
+    [
+        (tsv(INTER_HEADER), RECBOLE_ITEMS, "x.inter: no interactions"),
+        (tsv(INTER_HEADER, "u\t1\t1", "u\t2\t2"), RECBOLE_ITEMS, "x.inter: every user has fewer than 3 items"),
+        (tsv(INTER_HEADER, "u\t1\t1"), tsv("item_id:token\ttitle:token_seq\tyear:token", "1\t\t"),
+         "x.item: no item has any text"),
+    ],
+)
+def test_unusable_recbole_datasets_are_refused(tmp_path, interactions, items, expected):
+    write(tmp_path / "x.item", items)
+    write(tmp_path / "x.inter", interactions)
+    with pytest.raises(GtiError) as error:
+        load_dataset(str(tmp_path))
+    assert f"{tmp_path}/{expected}" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("sequences", "items", "expected"),
+    [
+        ({}, LCREC_ITEMS, "x.inter.json: no interactions"),
+        ({"0": [], "1": []}, LCREC_ITEMS, "x.inter.json: no interactions"),
+        ({"0": [0, 1], "1": [2]}, LCREC_ITEMS, "x.inter.json: every user has fewer than 3 items"),
+        ({"0": [0, 0, 0]}, {"0": {"title": "", "categories": ",", "brand": None}}, "x.item.json: no item has any text"),
+    ],
+)
+def test_unusable_lcrec_datasets_are_refused(tmp_path, sequences, items, expected):
+    write(tmp_path / "x.inter.json", json.dumps(sequences))
+    write(tmp_path / "x.item.json", json.dumps(items))
+    with pytest.raises(GtiError) as error:
+        load_dataset(str(tmp_path))
+    assert f"{tmp_path}/{expected}" in str(error.value)
+
+
+def test_an_item_with_only_an_extra_field_counts_as_text(tmp_path):
+    write(tmp_path / "x.item", tsv("item_id:token\ttitle:token_seq\tyear:token", "1\t\t1995"))
+    write(tmp_path / "x.inter", tsv(INTER_HEADER, "u\t1\t1", "u\t1\t2", "u\t1\t3"))
+    assert load_dataset(str(tmp_path)).sequences == {"u": ["1", "1", "1"]}
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_tab_separated_file_cut_inside_its_last_row_is_refused(tmp_path, gz):
+    """Cut after '15', the row 'u\tB\t15' would load with timestamp 1 and reorder the user silently."""
+    full = tsv(HEADER, "u\tA\t10", "u\tM\t12", "u\tB\t15")
+    normalized_folder(tmp_path, full[:-2], gz=gz)
+    with pytest.raises(GtiError, match=r"interactions\.tsv(\.gz)?:4: the last line has no line ending"):
+        load_dataset(str(tmp_path))
+    normalized_folder(tmp_path, full, gz=gz)
+    assert load_dataset(str(tmp_path)).sequences == {"u": ["A", "M", "B"]}
 
 
 def test_corrupt_gzip_names_the_file(tmp_path):

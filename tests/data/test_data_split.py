@@ -1,9 +1,12 @@
 """Leave-one-out splitting and user sampling."""
 
+import random
+
 import pytest
 
 from gti.data import Dataset, Example, Item, leave_one_out, sample_users
 from gti.errors import GtiError
+from gti.train.finetune import seqrec_examples
 
 
 def hand_made() -> Dataset:
@@ -83,3 +86,27 @@ def test_split_json_round_trip():
     dataset = Dataset("tiny", items, {"u1": list("abcde"), "u2": list("fa")})
     split = leave_one_out(dataset, max_history=2)
     assert split_from_json(split_to_json(split)) == split
+
+
+@pytest.mark.parametrize("samples", ["last", "sliding"])
+@pytest.mark.parametrize("max_history", [1, 3, 50])
+def test_no_held_out_target_reaches_training(samples, max_history):
+    """Every interaction is its own item, so an item seen in training is an event seen in training."""
+    rng = random.Random(7)
+    sequences, next_event = {}, 0
+    for user in range(60):
+        length = rng.randrange(1, 12)
+        sequences[f"u{user}"] = [f"e{next_event + position}" for position in range(length)]
+        next_event += length
+    dataset = Dataset(name="events", items={}, sequences=sequences)
+    split = leave_one_out(dataset, max_history=max_history)
+    held_out = {example.target for example in split.valid + split.test}
+    assert len(held_out) == len(split.valid) + len(split.test) > 0
+    examples = seqrec_examples(split.train, samples, max_history)
+    assert examples
+    trained = {example.target for example in examples} | {item for example in examples for item in example.history}
+    assert not held_out & trained
+    assert not held_out & {item for sequence in split.train.values() for item in sequence}
+    assert not {e.target for e in split.test} & {item for e in split.valid for item in e.history}
+    if samples == "sliding":  # every training event but each user's first is a target once
+        assert len(examples) == sum(len(sequence) - 1 for sequence in split.train.values())

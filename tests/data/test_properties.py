@@ -32,7 +32,7 @@ def jsonl(*records: dict) -> str:
 
 
 NORMALIZED = {
-    "interactions.tsv": "user_id\titem_id\ttimestamp\nu1\tA\t3\nu1\tB\t1\nu2\tC\t\nu2\tA\t2\nu3\tB\t5\n",
+    "interactions.tsv": "user_id\titem_id\ttimestamp\nu1\tA\t3\nu1\tB\t1\nu2\tC\t\nu2\tA\t2\nu3\tB\t5\nu1\tC\t4\n",
     "items.jsonl": jsonl(
         {"item_id": "A", "title": "Apple", "categories": ["Food", "Fruit"], "brand": "Orchard"},
         {"item_id": "B", "title": "Banana", "description": "Yellow.", "categories": "Fruit"},
@@ -54,6 +54,7 @@ RECBOLE = {  # the layout of ml-100k in the recbole wheel
     "ml-100k.inter": (
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
         "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t1\t4\t881250000\n22\t1\t1\t878887116\n"
+        "196\t302\t5\t881251000\n"
     ),
     "ml-100k.item": (
         "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
@@ -61,7 +62,7 @@ RECBOLE = {  # the layout of ml-100k in the recbole wheel
     ),
 }
 FORMATS = {"normalized": (NORMALIZED, normalized), "lcrec": (LCREC, lcrec), "recbole": (RECBOLE, recbole)}
-INTERACTIONS = {"normalized": 5, "lcrec": 6, "recbole": 4}
+INTERACTIONS = {"normalized": 6, "lcrec": 6, "recbole": 5}
 
 FIELD_VALUES = st.sampled_from(
     ["", " ", "zzz", "-1", "0", "1e308", "1e309", "-1e400", "nan", "inf", "9" * 400, "1_000", "0x1f",
@@ -127,20 +128,20 @@ def mutate_json(data: st.DataObject, text: str) -> str:
         return "\n".join(lines)
 
 
-def mutate_bytes(data: st.DataObject, raw: bytes) -> bytes:
-    """A byte-level change: truncate, insert or overwrite bytes, or replace the whole file."""
+def mutate_bytes(data: st.DataObject, raw: bytes) -> tuple[bytes, str]:
+    """A byte-level change: truncate, insert or overwrite bytes, or replace the whole file; and its kind."""
     kind = data.draw(st.sampled_from(["truncate", "insert", "overwrite", "empty", "random"]))
     at = data.draw(st.integers(0, len(raw)))
     if kind == "truncate":
-        return raw[:at]
+        return raw[:at], kind
     if kind == "insert":
-        return raw[:at] + data.draw(NASTY_BYTES | st.binary(max_size=6)) + raw[at:]
+        return raw[:at] + data.draw(NASTY_BYTES | st.binary(max_size=6)) + raw[at:], kind
     if kind == "overwrite":
         patch = data.draw(NASTY_BYTES | st.binary(min_size=1, max_size=6))
-        return raw[:at] + patch + raw[at + len(patch):]
+        return raw[:at] + patch + raw[at + len(patch):], kind
     if kind == "empty":
-        return b""
-    return data.draw(st.binary(max_size=64))
+        return b"", kind
+    return data.draw(st.binary(max_size=64)), kind
 
 
 def mutate_gzip(data: st.DataObject, raw: bytes) -> bytes:
@@ -159,20 +160,28 @@ def mutate_gzip(data: st.DataObject, raw: bytes) -> bytes:
     return packed
 
 
-def build(data: st.DataObject, folder: Path, files: dict[str, str], gz: bool) -> bool:
-    """Write a mutated copy of `files` into `folder`; whether a file was left out."""
+def build(data: st.DataObject, folder: Path, files: dict[str, str], gz: bool) -> tuple[bool, dict[str, bytes]]:
+    """Write a mutated copy of `files` into `folder`.
+
+    Returns:
+        Whether a file was left out, and the contents (before any gzip) of every file
+        whose last change was a truncation, by name.
+    """
     contents = {name: text.encode() for name, text in files.items()}
-    removed = False
+    removed, truncated = False, set()
     for _ in range(data.draw(st.integers(1, 3))):
         name = data.draw(st.sampled_from(sorted(contents)))
         kind = data.draw(st.sampled_from(["text"] * 6 + ["bytes"] * 3 + ["missing"]))
+        truncated.discard(name)
         if kind == "missing":
             del contents[name]
             removed = True
             if not contents:
                 break
         elif kind == "bytes":
-            contents[name] = mutate_bytes(data, contents[name])
+            contents[name], change = mutate_bytes(data, contents[name])
+            if change == "truncate":
+                truncated.add(name)
         else:
             text = contents[name].decode("utf-8", "surrogateescape")
             text = mutate_text(data, text, is_json=".json" in name)
@@ -182,7 +191,7 @@ def build(data: st.DataObject, folder: Path, files: dict[str, str], gz: bool) ->
             (folder / f"{name}.gz").write_bytes(mutate_gzip(data, raw))
         else:
             (folder / name).write_bytes(raw)
-    return removed
+    return removed, {name: contents[name] for name in truncated if name in contents}
 
 
 def check_dataset(dataset: Dataset) -> None:
@@ -200,8 +209,34 @@ def check_dataset(dataset: Dataset) -> None:
     dataset.stats()
 
 
-def check_load(folder: Path, files: dict[str, str], expected_files: str, removed: bool) -> None:
-    """The property: a consistent Dataset, or one line of GtiError naming a file of the dataset."""
+def complete_rows(name: str, raw: bytes) -> bytes:
+    """The part of a cut file that holds only complete rows: what a loader may read from it.
+
+    A tab-separated row is complete with its line ending; a JSON-lines row is complete once
+    it parses (JSON is self-delimiting); a whole JSON document is all or nothing.
+    """
+    if name.endswith(".json"):
+        return raw
+    kept, _, rest = raw.rpartition(b"\n")
+    kept = kept + b"\n" if raw.count(b"\n") else b""
+    if name.endswith(".jsonl") and rest.strip():
+        try:
+            json.loads(rest)
+        except ValueError:
+            return kept
+        return kept + rest
+    return kept
+
+
+def check_load(
+    folder: Path, files: dict[str, str], expected_files: str, removed: bool, truncated: dict[str, bytes]
+) -> None:
+    """The property: a consistent Dataset, or one line of GtiError naming a file of the dataset.
+
+    A dataset with a cut file must hold exactly what the same files, cut back to their
+    complete rows, hold: a loader that read the partial last row (or dropped a complete
+    one) fails here.
+    """
     try:
         dataset = load_dataset(str(folder))
     except GtiError as error:
@@ -212,6 +247,24 @@ def check_load(folder: Path, files: dict[str, str], expected_files: str, removed
         assert any(name in message for name in names), message
         return
     check_dataset(dataset)
+    if truncated:
+        with tempfile.TemporaryDirectory() as temporary:
+            reference = Path(temporary)
+            for path in folder.iterdir():
+                name = path.name.removesuffix(".gz")
+                raw = complete_rows(name, truncated[name]) if name in truncated else _plain(path)
+                (reference / name).write_bytes(raw)
+            try:
+                expected = load_dataset(str(reference))
+            except GtiError as error:
+                raise AssertionError(f"a cut file loaded, but its complete rows do not: {error}") from None
+        assert dataset.items == expected.items
+        assert dataset.sequences == expected.sequences
+
+
+def _plain(path: Path) -> bytes:
+    """A file's bytes, ungzipped when its name ends in .gz (it loaded, so it is valid gzip)."""
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -222,8 +275,27 @@ def test_mutated_dataset_loads_or_names_the_file(format, gz, data):
     files, loader = FORMATS[format]
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        removed = build(data, folder, files, gz)
-        check_load(folder, files, loader.EXPECTED_FILES, removed)
+        removed, truncated = build(data, folder, files, gz)
+        check_load(folder, files, loader.EXPECTED_FILES, removed, truncated)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("format", FORMATS)
+def test_every_cut_of_every_file_loads_its_complete_rows_or_is_refused(format, gz, tmp_path):
+    """Each file cut at every byte: a GtiError, or exactly the rows the cut left complete."""
+    files, loader = FORMATS[format]
+    for name, text in files.items():
+        raw = text.encode()
+        for at in range(len(raw)):
+            folder = tmp_path / f"{name}-{at}"
+            folder.mkdir()
+            for other, other_text in files.items():
+                content = raw[:at] if other == name else other_text.encode()
+                if gz:
+                    (folder / f"{other}.gz").write_bytes(gzip.compress(content, mtime=0))
+                else:
+                    (folder / other).write_bytes(content)
+            check_load(folder, files, loader.EXPECTED_FILES, False, {name: raw[:at]})
 
 
 @pytest.mark.parametrize("format", FORMATS)

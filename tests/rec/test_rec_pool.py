@@ -8,7 +8,8 @@ import torch
 
 from gti.errors import GtiError
 from gti.rec import pool_ranks, score_candidates
-from gti.rec.pool import pool_metrics
+from gti.rec.pool import pool_metrics, rank_in_pool
+from gti.rec.ties import tie_key
 
 
 def full_sequence_scores(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor]) -> torch.Tensor:
@@ -54,12 +55,41 @@ def test_small_pools_are_seeded_subsets(sid_setup, catalog):
         assert all(1 <= rank <= min(5, full_rank) for rank, full_rank in zip(ranks, full))
 
 
-def test_ties_rank_the_target_last(sid_setup, catalog):
-    """Zero output embeddings give every SID the same score: the target ranks below all negatives."""
+def test_ties_follow_the_tie_key_not_the_row(sid_setup, catalog):
+    """Zero output embeddings give every SID the same score: each target's rank is its place in tie-key order."""
     model, prompts, _, token_ids = sid_setup
     with torch.no_grad():
         model.lm_head.weight.zero_()
-    assert pool_ranks(model, prompts, [0, 1, 2, 3], catalog, token_ids, 6, len(catalog), seed=0) == [7] * 4
+    n = len(catalog)
+    targets = list(range(n))
+    ranks = pool_ranks(model, prompts * 3, targets, catalog, token_ids, n - 1, n, seed=0)
+    keys = tie_key(torch.arange(n))
+    assert ranks == [1 + int((keys < keys[target]).sum()) for target in targets]
+    assert sorted(ranks) == list(range(1, n + 1))
+    assert ranks != [target + 1 for target in targets]  # index order would rank row 0 first
+    assert ranks[0] != 1 and ranks[-1] != n
+
+
+def test_rank_in_pool_by_hand():
+    """Higher scores rank above the target; equal ones only when their key is lower."""
+    rows = torch.tensor([5, 9, 2, 7, 3])
+    keys = tie_key(rows)
+    scores = torch.tensor([0.5, 0.9, 0.5, 0.5, 0.1])
+    expected = 1 + 1 + int(keys[2] < keys[0]) + int(keys[3] < keys[0])
+    assert rank_in_pool(scores, rows) == expected
+
+
+def test_tie_key_over_catalog_rows_is_distinct_and_unrelated_to_the_row():
+    rows = torch.arange(100_000)
+    keys = tie_key(rows)
+    assert keys.dtype == torch.int64 and int(keys.min()) >= 0 and int(keys.max()) < 2**32
+    assert len(torch.unique(keys)) == len(rows)  # a bijection of 32-bit integers
+    assert tie_key(torch.tensor([0, 1, 2])).tolist() == keys[:3].tolist()  # the same key in any batch
+    order = torch.argsort(keys).float()  # rows in tie-break order
+    correlation = torch.corrcoef(torch.stack([order, rows.float()]))[0, 1]
+    assert abs(float(correlation)) < 0.02
+    first_half_wins = (keys[: len(rows) // 2, None] < keys[None, len(rows) // 2 :: 97]).float().mean()
+    assert abs(float(first_half_wins) - 0.5) < 0.02  # low rows win about half of their ties with high rows
 
 
 def test_negatives_come_from_the_first_n_items(sid_setup, catalog):

@@ -104,8 +104,45 @@ def test_semantic_check_known_answer():
     assert check["items"] == 5
     assert check["same_category_fraction"] == pytest.approx(2 / 4)
     assert 0 <= check["random_same_category_fraction"] <= 1
+    assert check["category_level"] == 0 and check["categories"] == 2
     one_category = semantic_check(np.array([0, 0, 1, 1]), ["x"] * 4, seed=3)
-    assert one_category["same_category_fraction"] == one_category["random_same_category_fraction"] == 1.0
+    assert one_category["category_level"] is None and one_category["same_category_fraction"] is None
+
+
+def test_semantic_check_uses_the_first_level_that_separates_items():
+    """Amazon-like paths: level 0 is the store for every item, so the check reads level 1."""
+    paths = [("Beauty", "Skin Care", "Face")] * 3 + [("Beauty", "Hair Care")] * 3 + [("Beauty",)]
+    codes = np.array([0, 0, 0, 1, 1, 1, 2])
+    check = semantic_check(codes, paths, seed=0)
+    assert check["category_level"] == 1 and check["categories"] == 2
+    assert check["items"] == 6  # the item whose path stops at level 0 has no level-1 category
+    assert check["same_category_fraction"] == 1.0
+    top_only = semantic_check(codes, [path[0] for path in paths], seed=0)
+    assert top_only["category_level"] is None  # what the top level alone gave: nothing to tell apart
+
+
+def test_semantic_check_separates_real_from_random_codes_on_deep_paths():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 4, size=400)
+    paths = [("Store", f"g{group}", f"leaf{rng.integers(0, 50)}") for group in groups]
+    matching = semantic_check(groups, paths, seed=1)
+    unrelated = semantic_check(rng.integers(0, 4, size=400), paths, seed=1)
+    assert matching["category_level"] == unrelated["category_level"] == 1
+    assert matching["same_category_fraction"] == 1.0
+    assert matching["random_same_category_fraction"] < 0.4 and unrelated["same_category_fraction"] < 0.4
+
+
+def test_semantic_check_rejects_mismatched_lengths():
+    with pytest.raises(GtiError, match="2 codes, 1 paths"):
+        semantic_check(np.array([0, 1]), [("a",)])
+
+
+def test_format_report_names_the_category_level(catalog):
+    texts, _ = catalog
+    paths = {item_id: ("Store", f"c{n % 4}") for n, item_id in enumerate(texts)}
+    _, report, _ = build_sids(texts, levels=1, codes=4, categories=paths)
+    assert report["semantic_check"]["category_level"] == 1
+    assert "(level 1, 4 categories)" in format_report(report)
 
 
 def test_format_report_shows_quantizer_and_semantic_check(catalog):

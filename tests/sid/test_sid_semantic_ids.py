@@ -78,3 +78,17 @@ def test_build_sids(monkeypatch, tmp_path):
 def test_build_sids_rejects_empty_text():
     with pytest.raises(GtiError, match="2 items have empty text \\(first: 'b'\\)"):
         build_sids({"a": "x", "b": " ", "c": ""})
+
+
+@pytest.mark.parametrize("quantizer", ["rq-kmeans", "rq-vae"])
+def test_a_catalog_smaller_than_the_codes_is_refused_before_encoding(monkeypatch, quantizer):
+    def no_encoding(texts, **_):
+        raise AssertionError("encoded before checking the catalog size")
+
+    monkeypatch.setattr(semantic_ids, "encode_texts", no_encoding)
+    texts = {f"i{n}": f"item {n}" for n in range(5)}
+    with pytest.raises(GtiError) as error:
+        build_sids(texts, codes=8, quantizer=quantizer, catalog="dataset toy")
+    assert str(error.value) == (
+        "dataset toy has 5 items, fewer than sids.codes = 8 codes per level; set sids.codes (--codes) to at most 5"
+    )

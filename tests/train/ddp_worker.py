@@ -1,4 +1,4 @@
-"""Run by test_distributed.py, alone or under torchrun: a few training steps on a tiny model.
+"""Run by test_distributed.py, alone, under torchrun or under accelerate launch: a few training steps on a tiny model.
 
 Writes the losses and the final parameters (safetensors) of rank 0 to the folder given as argv[1].
 """
@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from tiny_models import make_tiny_model
 
 from gti.config import TrainConfig
-from gti.distributed import finish
+from gti.distributed import accelerator, distributed, finish
 from gti.lm.prompts import Sample
 from gti.train.loop import train
 
@@ -32,11 +32,12 @@ def main() -> None:
         options=TrainConfig(precision="float32", grad_accum=grad_accum),
     )
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    kind = accelerator().distributed_type.name if distributed() else "NO"  # DDP (MULTI_CPU) or FSDP
     if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         finish()
         return
     out.mkdir(parents=True, exist_ok=True)
-    (out / "losses.json").write_text(json.dumps({"world": world, "losses": result.losses}))
+    (out / "losses.json").write_text(json.dumps({"world": world, "kind": kind, "losses": result.losses}))
     save_file({name: p.detach().contiguous() for name, p in model.named_parameters()}, out / "params.safetensors")
     finish()
 

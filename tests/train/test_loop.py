@@ -135,9 +135,24 @@ def test_a_batch_too_small_to_split_is_refused():
         _run(options=TrainConfig(precision="float32", grad_accum=16))
 
 
-def test_bfloat16_training_runs_and_reports_its_precision():
-    _, result = _run(steps=3, options=TrainConfig(precision="bfloat16"))
-    assert result.precision == "bfloat16" and len(result.losses) == 3 and all(l > 0 for l in result.losses)
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_training_computes_in_the_precision_it_reports(precision):
+    """A linear layer's output during the training steps is bfloat16 under bf16 autocast, float32 otherwise."""
+    model = make_tiny_model(VOCAB)
+    seen = []
+
+    def record(module, inputs, output):
+        if module.training:
+            seen.append(output.dtype)
+
+    model.model.layers[0].mlp.down_proj.register_forward_hook(record)
+    result = train(
+        model, _samples(), list(model.parameters()), steps=3, lr=1e-2, batch_size=8, pad_id=0, seed=0,
+        options=TrainConfig(precision=precision),
+    )
+    assert result.precision == precision and len(result.losses) == 3 and all(l > 0 for l in result.losses)
+    assert len(seen) == 3 and set(seen) == {getattr(torch, precision)}
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # master weights stay float32
 
 
 def test_tensorboard_event_files_are_written(tmp_path):

@@ -28,12 +28,17 @@ def _save(figure: Figure, path: str | Path) -> Path:
     return path
 
 
+HEATMAP_TITLE = "Cosine similarity: old vs new (SID) tokens"
+SPECTRUM_FLOOR = 1e-7  # float32 resolves about 7 significant digits (eps 1.2e-7)
+
+
 def plot_cosine_heatmap(
     embeddings: torch.Tensor | np.ndarray,
     new_token_ids: Sequence[int] | torch.Tensor | np.ndarray,
     path: str | Path,
     n: int = 50,
     seed: int = 0,
+    title: str = HEATMAP_TITLE,
 ) -> Path:
     """Cosine similarity of n sampled old tokens and n sampled new (SID) tokens, old first.
 
@@ -43,10 +48,16 @@ def plot_cosine_heatmap(
         path: where to write the PNG.
         n: tokens drawn from each group (fewer when a group is smaller).
         seed: seed for the draw.
+        title: the figure's title; name the method and stage, e.g.
+            "gti, grounded: cosine similarity of old and new (SID) tokens".
 
     Returns:
         The path written.
     """
+    return _save(_cosine_heatmap_figure(embeddings, new_token_ids, n, seed, title), path)
+
+
+def _cosine_heatmap_figure(embeddings, new_token_ids, n: int, seed: int, title: str) -> Figure:
     if isinstance(new_token_ids, torch.Tensor):
         new_token_ids = new_token_ids.cpu()
     new_ids = np.asarray(new_token_ids, dtype=np.int64).ravel()
@@ -69,36 +80,60 @@ def plot_cosine_heatmap(
     axes.set_yticks(ticks, [f"old ({old_pick.size})", f"new SID ({new_pick.size})"], rotation=90, va="center")
     axes.set_xlabel("token (sampled)")
     axes.set_ylabel("token (sampled)")
-    axes.set_title("Cosine similarity: old vs new (SID) tokens")
+    figure.suptitle(title, fontsize=11, wrap=True)  # over the colorbar too: method and stage fit
     figure.colorbar(image, ax=axes, label="cosine")
-    return _save(figure, path)
+    return figure
 
 
-def plot_spectrum(spectra: dict[str, list[float]], path: str | Path) -> Path:
+def plot_spectrum(spectra: dict[str, list[float]], path: str | Path, floor: float = SPECTRUM_FLOOR) -> Path:
     """Singular value spectra divided by their largest value, log scale, one line per label.
+
+    Values below `floor` times the largest are rounding noise of float32 embeddings (a
+    mean-initialized matrix has one true singular value and the rest fall to 1e-279 in
+    float64 arithmetic), so they are not drawn and the y axis stops at the floor; a label
+    says how many values of its spectrum are shown.
 
     Args:
         spectra: label (e.g. "mean/init", "gti/grounded") -> singular values, descending.
         path: where to write the PNG.
+        floor: smallest value shown, relative to the largest.
 
     Returns:
         The path written.
     """
+    return _save(_spectrum_figure(spectra, floor), path)
+
+
+def _spectrum_figure(spectra: dict[str, list[float]], floor: float) -> Figure:
     figure = Figure(figsize=(6.4, 4.4))
     axes = figure.add_subplot()
+    drawn, lowest, clipped = 0, 1.0, False
     for label, values in spectra.items():
         values = np.asarray(values, dtype=np.float64)
-        positive = values[values > 0]  # a log axis cannot show zeros
-        if positive.size:
-            axes.plot(np.arange(1, positive.size + 1), positive / positive.max(), label=label)
+        if not values.size or values.max() <= 0:
+            continue
+        drawn += 1
+        relative = np.sort(values)[::-1] / values.max()
+        shown = relative[relative >= floor]
+        lowest = min(lowest, float(shown[-1]))
+        if shown.size < relative.size:
+            clipped = True
+            label = f"{label} ({shown.size} of {relative.size} above the floor)"
+        axes.plot(np.arange(1, shown.size + 1), shown, label=label, marker="o" if shown.size < 4 else None)
     axes.set_yscale("log")
+    axes.set_ylim((floor if clipped else lowest) / 2, 2.0)
+    if clipped:  # where the values that are not drawn went
+        axes.axhline(floor, color="grey", linestyle=":", linewidth=1.0)
+        axes.annotate(f"floor: {floor:.0e} x largest (float32 precision)", (1.0, floor),
+                      xycoords=("axes fraction", "data"), xytext=(-4, 3), textcoords="offset points", ha="right",
+                      fontsize=7, color="grey")
     axes.set_xlabel("singular value index")
     axes.set_ylabel("singular value / largest")
     axes.set_title("Singular value spectrum of new-token embeddings")
     axes.grid(True, which="major", alpha=0.3)
-    if axes.lines:
-        axes.legend()
-    return _save(figure, path)
+    if drawn:
+        axes.legend(fontsize=8)
+    return figure
 
 
 def _stage_order(ranks: dict[str, dict[str, float]]) -> list[str]:

@@ -38,9 +38,9 @@ class Dataset:
     items: dict[str, Item]
     sequences: dict[str, list[str]]
 
-    def top_categories(self) -> dict[str, str]:
-        """Item id -> its most general category, for the items that have one."""
-        return {item_id: item.categories[0] for item_id, item in self.items.items() if item.categories}
+    def category_paths(self) -> dict[str, tuple[str, ...]]:
+        """Item id -> its category path, most general first, for the items that have one."""
+        return {item_id: item.categories for item_id, item in self.items.items() if item.categories}
 
     def stats(self) -> dict:
         """Counts that describe the dataset.

@@ -68,13 +68,20 @@ def _open(path: Path) -> IO[bytes]:
     return gzip.open(path) if path.suffix == ".gz" else path.open("rb")
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: Path, ended: bool = False) -> Iterator[tuple[int, str]]:
     """Yield `(line_number, line)` pairs, numbered from 1, without the line ending.
 
     A byte order mark at the start of the file is dropped.
 
+    Args:
+        path: The file, plain or gzipped.
+        ended: Refuse a last line that has text but no line ending. Tab-separated rows
+            are not self-delimiting: a file cut inside its last row would otherwise load
+            that row with a shortened id or timestamp, so such a file is refused as cut short.
+
     Raises:
-        GtiError: the file cannot be read, is not UTF-8 text, or (for `.gz`) is not valid gzip.
+        GtiError: the file cannot be read, is not UTF-8 text, (for `.gz`) is not valid gzip,
+            or, with `ended`, its last line has text but no line ending.
     """
     number = 0
     try:
@@ -82,6 +89,11 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
             # Bytes decoded line by line, so an encoding error names its own line.
             for number, raw in enumerate(handle, start=1):
                 line = raw.decode("utf-8").rstrip("\r\n")
+                if ended and not raw.endswith(b"\n") and line.strip():
+                    raise GtiError(
+                        f"{path}:{number}: the last line has no line ending, so the file looks cut short "
+                        f"(a complete file ends with a newline)"
+                    )
                 yield number, line.removeprefix("\ufeff") if number == 1 else line
     except UnicodeDecodeError as error:
         raise GtiError(f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start + 1})") from error
@@ -207,3 +219,47 @@ def chronological(rows: Iterable[tuple[str, str, float | None]]) -> dict[str, li
             user_rows.sort(key=itemgetter(0))  # list.sort is stable: ties keep file order
         sequences[user_id] = [item_id for _, item_id in user_rows]
     return sequences
+
+
+def require_text(items: dict, path: Path) -> None:
+    """Refuse a catalog in which no item has any text: semantic ids and prompts are built from it.
+
+    Args:
+        items: Item id -> `Item`, as loaded from `path`.
+        path: The items file, for the message.
+
+    Raises:
+        GtiError: the catalog is empty, or every item's title, description, categories,
+            brand and extra fields are all empty.
+    """
+    if not items:
+        raise GtiError(f"{path}: holds no items")
+    for item in items.values():
+        fields = (item.title, item.description, item.brand, *item.categories, *item.extra.values())
+        if any(value.strip() for value in fields):
+            return
+    raise GtiError(
+        f"{path}: no item has any text (title, description, categories, brand and extra fields are empty "
+        f"for all {len(items)} items); semantic ids are built from item text"
+    )
+
+
+def require_sequences(sequences: dict[str, list[str]], path: Path) -> None:
+    """Refuse interactions that no leave-one-out split can use.
+
+    Args:
+        sequences: User id -> item ids, as loaded from `path`.
+        path: The interactions file, for the message.
+
+    Raises:
+        GtiError: there are no interactions, or every user has fewer than 3 items (a user
+            needs one training item, one validation item and one test item).
+    """
+    if not any(sequences.values()):
+        raise GtiError(f"{path}: no interactions; a dataset needs users with at least 3 items each")
+    longest = max(len(sequence) for sequence in sequences.values())
+    if longest < 3:
+        raise GtiError(
+            f"{path}: every user has fewer than 3 items (the most, among {len(sequences)} users, is {longest}); "
+            f"the leave-one-out split needs 3 (training, validation, test)"
+        )

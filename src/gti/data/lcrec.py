@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from gti.data.dataset import Dataset, Item
-from gti.data.files import find_pair, read_json, shown, text_field
+from gti.data.files import find_pair, read_json, require_sequences, require_text, shown, text_field
 from gti.errors import GtiError
 
 EXPECTED_FILES = "<name>.inter.json[.gz] + <name>.item.json[.gz]"
@@ -29,14 +29,17 @@ def load(folder: Path) -> Dataset:
         folder: The dataset folder.
 
     Raises:
-        GtiError: a file is missing or malformed, or a sequence names an unknown item.
+        GtiError: a file is missing or malformed, a sequence names an unknown item, no
+            item has text, or no user has 3 items.
     """
     pair = find_pair(folder, ".inter.json", ".item.json")
     if pair is None:
         raise GtiError(f"{folder}: the lcrec format expects {EXPECTED_FILES}")
     interactions_path, items_path = pair
     items = _load_items(items_path)
+    require_text(items, items_path)
     sequences = _load_sequences(interactions_path, items)
+    require_sequences(sequences, interactions_path)
     return Dataset(name=folder.resolve().name, items=items, sequences=sequences)
 
 

@@ -10,6 +10,8 @@ from gti.data.files import (
     parse_json_line,
     parse_timestamp,
     read_lines,
+    require_sequences,
+    require_text,
     shown,
     text_field,
 )
@@ -37,14 +39,17 @@ def load(folder: Path) -> Dataset:
         folder: The dataset folder.
 
     Raises:
-        GtiError: a file is missing or malformed, or an interaction names an unknown item.
+        GtiError: a file is missing, malformed or cut short (see `read_lines`), an
+            interaction names an unknown item, no item has text, or no user has 3 items.
     """
     interactions_path = find_file(folder, "interactions.tsv")
     items_path = find_file(folder, "items.jsonl")
     if interactions_path is None or items_path is None:
         raise GtiError(f"{folder}: the normalized format expects {EXPECTED_FILES}")
     items = _load_items(items_path)
+    require_text(items, items_path)
     sequences = chronological(_read_interactions(interactions_path, items))
+    require_sequences(sequences, interactions_path)
     return Dataset(name=folder.resolve().name, items=items, sequences=sequences)
 
 
@@ -85,7 +90,7 @@ def _read_interactions(
     path: Path, items: dict[str, Item]
 ) -> Iterator[tuple[str, str, float | None]]:
     """Yield `(user_id, item_id, timestamp)` rows, checking each against the catalog."""
-    lines = read_lines(path)
+    lines = read_lines(path, ended=True)
     header = next(lines, None)
     if header is None or tuple(header[1].split("\t")) != _HEADER:
         found = "an empty file" if header is None else repr(header[1][:60])

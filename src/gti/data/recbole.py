@@ -5,7 +5,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gti.data.dataset import Dataset, Item
-from gti.data.files import chronological, find_pair, parse_timestamp, read_lines, shown
+from gti.data.files import (
+    chronological,
+    find_pair,
+    parse_timestamp,
+    read_lines,
+    require_sequences,
+    require_text,
+    shown,
+)
 from gti.errors import GtiError
 
 EXPECTED_FILES = "<name>.inter[.gz] + <name>.item[.gz]"
@@ -50,14 +58,17 @@ def load(folder: Path) -> Dataset:
         folder: The dataset folder.
 
     Raises:
-        GtiError: a file is missing or malformed, or an interaction names an unknown item.
+        GtiError: a file is missing, malformed or cut short (see `read_lines`), an
+            interaction names an unknown item, no item has text, or no user has 3 items.
     """
     pair = find_pair(folder, ".inter", ".item")
     if pair is None:
         raise GtiError(f"{folder}: the recbole format expects {EXPECTED_FILES}")
     interactions_path, items_path = pair
     items = _load_items(items_path)
+    require_text(items, items_path)
     sequences = chronological(_read_interactions(interactions_path, items))
+    require_sequences(sequences, interactions_path)
     return Dataset(name=folder.resolve().name, items=items, sequences=sequences)
 
 
@@ -117,7 +128,7 @@ def _read_interactions(
 
 def _read_table(path: Path) -> tuple[list[tuple[str, str]], Iterator[tuple[int, list[str]]]]:
     """Parse the typed header; return its `(name, type)` columns and the rows as `(line_number, fields)`."""
-    lines = read_lines(path)
+    lines = read_lines(path, ended=True)
     header = next(lines, None)
     if header is None:
         raise GtiError(f"{path}:1: expected a header of name:type fields, got an empty file")

@@ -7,6 +7,7 @@ from gti.rec.metrics import rank_of, ranking_metrics
 from gti.rec.output import catalog_coverage, invalid_sid_rate, popularity_bias
 from gti.rec.pool import pool_metrics, pool_ranks, score_candidates
 from gti.rec.stats import bootstrap_ci, paired_test, per_user_values
+from gti.rec.ties import tie_key
 
 __all__ = [
     "Evaluation",
@@ -25,4 +26,5 @@ __all__ = [
     "ranking_metrics",
     "score_candidates",
     "score_items",
+    "tie_key",
 ]

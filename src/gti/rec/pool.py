@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 from gti.errors import GtiError
 from gti.rec.beam import score_items
 from gti.rec.metrics import ranking_metrics
+from gti.rec.ties import tie_key
 
 
 def score_candidates(
@@ -57,7 +58,8 @@ def pool_ranks(
     """The target's rank among sampled negatives, for each user.
 
     One generator seeded with `seed` draws every user's negatives in turn, so the pools are
-    reproducible. A negative scoring the same as the target ranks above it (pessimistic ties).
+    reproducible. A negative scoring the same as the target ranks above it iff its tie key is
+    lower (`gti.rec.ties.tie_key`, the project's one tie rule).
 
     Args:
         model: a causal LM whose vocabulary holds the SID tokens.
@@ -86,9 +88,26 @@ def pool_ranks(
     for prompt, target in zip(prompts, targets):
         negatives = rng.choice(n_items - 1, size=pool_size, replace=False)  # (P,) rows of the catalog minus target
         negatives = negatives + (negatives >= target)  # skip the target's row
-        scores = score_candidates(model, prompt, [target, *negatives.tolist()], codes, token_ids, batch_size)  # (P+1,)
-        ranks.append(1 + int((scores[1:] >= scores[0]).sum()))
+        rows = [target, *negatives.tolist()]
+        scores = score_candidates(model, prompt, rows, codes, token_ids, batch_size)  # (P+1,)
+        ranks.append(rank_in_pool(scores, torch.tensor(rows)))
     return ranks
+
+
+def rank_in_pool(scores: torch.Tensor, rows: torch.Tensor) -> int:
+    """The 1-based rank of the first candidate (the target) among all of them.
+
+    Args:
+        scores: (P+1,) scores, the target's first.
+        rows: (P+1,) catalog rows of the same candidates.
+
+    Returns:
+        1 + the negatives that score higher, + those that score the same with a lower tie key.
+    """
+    keys = tie_key(rows)  # (P+1,)
+    above = scores[1:] > scores[0]
+    tied_above = (scores[1:] == scores[0]) & (keys[1:] < keys[0])
+    return 1 + int((above | tied_above).sum())
 
 
 def pool_metrics(

@@ -2,6 +2,7 @@
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,26 +90,62 @@ def _same_category_fraction(first_codes: np.ndarray, categories: np.ndarray) -> 
     return float(same / pairs) if pairs else 0.0
 
 
-def semantic_check(first_codes: np.ndarray, categories: list[str], seed: int = 0) -> dict:
-    """Do items that share their first code share their top-level category more than chance?
+def category_level(paths: list[tuple[str, ...]]) -> int | None:
+    """The most general level of the category paths that separates items: the first with two distinct values.
 
-    The chance level permutes the first codes over the items (seeded), which keeps
-    how many items each code holds.
+    On Amazon sets every item's path starts with the store's name ("Beauty"), so level 0
+    says nothing; the first level with more than one value among the items whose path
+    reaches it is the coarsest grouping the data has.
+
+    Args:
+        paths: each item's category path, most general first.
+
+    Returns:
+        The level (0 = most general), or None when no level has two distinct values.
+    """
+    depth = max((len(path) for path in paths), default=0)
+    for level in range(depth):
+        if len({path[level] for path in paths if len(path) > level}) > 1:
+            return level
+    return None
+
+
+def semantic_check(first_codes: np.ndarray, categories: list[Sequence[str] | str], seed: int = 0) -> dict:
+    """Do items that share their first code share a category more than chance?
+
+    The category compared is the one at `category_level`: the most general level of the
+    paths with more than one distinct value, over the items whose path reaches that level.
+    The chance level permutes those items' first codes (seeded), which keeps how many
+    items each code holds.
 
     Args:
         first_codes: (N,) level-0 code of each item.
-        categories: top-level category of each item, in the same order.
+        categories: each item's category path, most general first, in the same order (a
+            string is a path of one level).
         seed: seed of the permutation.
 
     Returns:
-        {"items": N, "same_category_fraction": ..., "random_same_category_fraction": ...}.
+        {"items": items compared, "category_level": the level used (None when no level
+        separates the items; the fractions are then None), "categories": distinct categories
+        at that level, "same_category_fraction": ..., "random_same_category_fraction": ...}.
     """
     first_codes = np.asarray(first_codes, dtype=np.int64)
-    _, category_ids = np.unique(np.asarray(categories, dtype=str), return_inverse=True)
-    shuffled = np.random.default_rng(seed).permutation(first_codes)
+    paths = [(path,) if isinstance(path, str) else tuple(path) for path in categories]
+    if len(paths) != len(first_codes):
+        raise GtiError(f"the semantic check needs a category path per item: {len(first_codes)} codes, {len(paths)} paths")
+    level = category_level(paths)
+    if level is None:
+        return {"items": 0, "category_level": None, "categories": len({path[:1] for path in paths if path}),
+                "same_category_fraction": None, "random_same_category_fraction": None}
+    rows = [row for row, path in enumerate(paths) if len(path) > level]
+    codes = first_codes[rows]
+    names, category_ids = np.unique(np.asarray([paths[row][level] for row in rows], dtype=str), return_inverse=True)
+    shuffled = np.random.default_rng(seed).permutation(codes)
     return {
-        "items": len(first_codes),
-        "same_category_fraction": _same_category_fraction(first_codes, category_ids),
+        "items": len(rows),
+        "category_level": level,
+        "categories": len(names),
+        "same_category_fraction": _same_category_fraction(codes, category_ids),
         "random_same_category_fraction": _same_category_fraction(shuffled, category_ids),
     }
 
@@ -130,10 +167,14 @@ def format_report(report: dict) -> str:
         )
     if "semantic_check" in report:
         check = report["semantic_check"]
-        lines.append(
-            f"pairs sharing a first code that share a category: {check['same_category_fraction']:.3f} "
-            f"(random codes {check['random_same_category_fraction']:.3f}, {check['items']} items)"
-        )
+        if check["category_level"] is None:
+            lines.append("semantic check: every item has the same category at every level; nothing to compare")
+        else:
+            lines.append(
+                f"pairs sharing a first code that share a category (level {check['category_level']}, "
+                f"{check['categories']} categories): {check['same_category_fraction']:.3f} "
+                f"(random codes {check['random_same_category_fraction']:.3f}, {check['items']} items)"
+            )
     lines.append(f"{'level':<6}{'codes':>8}{'used':>8}{'prefixes':>10}{'utilization':>13}{'entropy':>9}")
     for level in range(report["levels"]):
         lines.append(

@@ -4,6 +4,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -161,8 +162,9 @@ def build_sids(
     cache_dir: Path | None = None,
     quantizer: str = "rq-kmeans",
     collisions: str = "extra-level",
-    categories: dict[str, str] | None = None,
+    categories: dict[str, Sequence[str] | str] | None = None,
     precision: str = "auto",
+    catalog: str = "the catalog",
 ) -> tuple[SemanticIds, dict, list[np.ndarray]]:
     """Give every item a unique semantic id from its text: encode, quantize, resolve collisions.
 
@@ -183,9 +185,11 @@ def build_sids(
             (the same with at most ceil(N / K * BALANCE_SLACK) items per code on every level)
             or "rq-vae" (`rq_vae` with its defaults; codebooks in its latent space).
         collisions: "extra-level" or "reassign".
-        categories: item id -> top-level category; adds `semantic_check` to the report
-            over the items that have one.
+        categories: item id -> category path, most general first (a string is a path of one
+            level); adds `semantic_check` to the report over the items that have one, at the
+            most general level that separates them (`report.category_level`).
         precision: the encoder's precision, "auto", "float32" or "bfloat16" (see `encode_texts`).
+        catalog: what the items are, for messages (e.g. the dataset's name).
 
     Returns:
         The semantic ids, the quality report and the L codebooks. The report is
@@ -205,11 +209,16 @@ def build_sids(
     if collisions not in COLLISION_STRATEGIES:
         raise GtiError(f"unknown collision strategy {collisions!r}; choose one of {', '.join(COLLISION_STRATEGIES)}")
     if not texts:
-        raise GtiError("the catalog has no items; semantic ids need at least one item text")
+        raise GtiError(f"{catalog} has no items; semantic ids need at least one item text")
     empty = [item_id for item_id, text in texts.items() if not text.strip()]
     if empty:
         raise GtiError(f"{len(empty)} items have empty text (first: {empty[0]!r}); give every item a title or text")
     used_precision = resolve_precision(precision)
+    if len(texts) < codes:
+        raise GtiError(
+            f"{catalog} has {len(texts)} items, fewer than sids.codes = {codes} codes per level; "
+            f"set sids.codes (--codes) to at most {len(texts)}"
+        )
     item_ids = list(texts)
     start = time.perf_counter()
     x = encode_texts(

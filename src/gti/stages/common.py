@@ -13,6 +13,7 @@ from gti.artifacts import run_stage, work_dir, write_json
 from gti.config import ModelConfig, TrainConfig
 from gti.device import compute_device, resolve_precision
 from gti.distributed import is_main
+from gti.layout import RunLayout
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import embedding_matrices, extend_vocabulary
 from gti.sid import SemanticIds, load_codebooks
@@ -55,15 +56,20 @@ def save_model(model, tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def write_diagnostics(model, tokenizer, new_ids: torch.Tensor, sids: SidsArtifact, out: Path) -> None:
-    """The new rows' diagnostics (`diagnostics.json`) and a cosine heatmap, in a stage folder."""
+def write_diagnostics(model, tokenizer, new_ids: torch.Tensor, sids: SidsArtifact, out: Path, stage: Path) -> None:
+    """The new rows' diagnostics (`diagnostics.json`) and a cosine heatmap, in a stage's temporary folder `out`.
+
+    Args:
+        stage: the stage's final folder (names the method and stage in the heatmap's title).
+    """
     embeddings = model.get_input_embeddings().weight.detach()
     diagnostics = diagnose(
         embeddings, new_ids, sids.sids.codes, sids.sids.codebook_sizes,
         codebooks=load_codebooks(sids.codebooks), decode=lambda i: tokenizer.decode([int(i)]),
     )
     write_json(out / "diagnostics.json", diagnostics)
-    plot_cosine_heatmap(embeddings, new_ids, out / "cosine_heatmap.png")
+    plot_cosine_heatmap(embeddings, new_ids, out / "cosine_heatmap.png",
+                        title=f"{RunLayout.describe(stage)}: cosine similarity of old and new (SID) tokens")
 
 
 def train_key(options: TrainConfig, validation: bool) -> dict:

@@ -61,7 +61,7 @@ def run_finetune(config: RunConfig, method: Method, previous: Weights, shared: S
         )
         if is_main():
             save_model(model, tokenizer, out / "model")
-            write_diagnostics(model, tokenizer, new_ids, sids, out)
+            write_diagnostics(model, tokenizer, new_ids, sids, out, folder)
             write_json(out / "losses.json", result.losses)
             if at_steps:
                 shutil.copytree(work / "points", out / "points")

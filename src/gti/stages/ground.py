@@ -51,7 +51,7 @@ def run_ground(config: RunConfig, previous: Weights, shared: Shared, folder: Pat
                 save_model(model, tokenizer, out / "model")
             else:
                 save_rows(model, new_ids, out / "new_rows.safetensors")
-            write_diagnostics(model, tokenizer, new_ids, sids, out)
+            write_diagnostics(model, tokenizer, new_ids, sids, out, folder)
             write_json(out / "losses.json", losses)
         return {"samples": len(samples), **summary}
 

@@ -32,7 +32,7 @@ def run_init(how: str, config: RunConfig, sids: SidsArtifact, dataset: Dataset, 
             token_texts = token_item_texts(sids.sids.codes, item_text_ids, sids.sids.codebook_sizes)
         initialize(model, new_ids, how, n_old, seed=config.init.seed, token_texts=token_texts)
         save_rows(model, new_ids, out / "new_rows.safetensors")
-        write_diagnostics(model, tokenizer, new_ids, sids, out)
+        write_diagnostics(model, tokenizer, new_ids, sids, out, folder)
         return {}
 
     key_config = {"method": how, "seed": config.init.seed, "model": to_dict(config.model)}

@@ -30,7 +30,7 @@ def run_sids(config: SidConfig, text_fields: list[str], dataset: Dataset, data_k
         sids, report, codebooks = build_sids(
             texts, levels=config.levels, codes=config.codes, seed=config.seed, encoder=config.encoder,
             cache_dir=cache_dir() / "embeddings", quantizer=config.quantizer, collisions=config.collisions,
-            categories=dataset.top_categories() or None, precision=config.precision,
+            categories=dataset.category_paths() or None, precision=config.precision, catalog=f"dataset {dataset.name}",
         )
         sids.save(out)
         save_codebooks(codebooks, out / "codebooks.safetensors")

@@ -1,0 +1,77 @@
+"""The benchmark scripts' own logic: ratio verdicts, paths in results, and their quick modes (smoke tests)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import relative_command, repo_relative  # noqa: E402
+from timing import interleaved, ratio  # noqa: E402
+
+
+def test_a_ratio_is_met_only_beyond_its_spread():
+    clear = ratio([10.0, 10.2, 10.1, 9.9, 10.0], [10.0] * 5, target=0.9)
+    assert clear["met"] is True and clear["median"] == pytest.approx(1.0) and clear["spread"] == pytest.approx(0.03)
+    noisy = ratio([10.0, 14.0, 7.0, 10.0, 10.5], [10.0] * 5, target=0.9)  # median 1.0, spread 0.7 > margin 0.1
+    assert noisy["met"] is False and "cannot tell" in noisy["why"]
+    missed = ratio([8.0] * 5, [10.0] * 5, target=0.9)
+    assert missed["met"] is False and missed["margin"] == pytest.approx(-0.1) and "misses" in missed["why"]
+    at_most = ratio([1.05, 1.04, 1.05, 1.06, 1.05], [1.0] * 5, target=1.1, at_least=False)
+    assert at_most["met"] is True and at_most["margin"] == pytest.approx(0.05)
+    assert ratio([1.0] * 5, [1.0] * 5, target=None)["met"] is None
+    with pytest.raises(ValueError):
+        ratio([1.0] * 5, [1.0] * 4, target=1.0)
+
+
+def test_interleaved_alternates_after_a_warm_up():
+    calls = []
+    measured = interleaved({"a": lambda: calls.append("a") or 2.0, "b": lambda: calls.append("b") or 3.0}, 5)
+    assert calls == ["a", "b"] * 6  # one warm-up round, then five timed ones
+    assert measured == {"a": [2.0] * 5, "b": [3.0] * 5}
+
+
+def test_results_hold_no_absolute_path_of_this_machine(tmp_path):
+    root = tmp_path / "repo"
+    (root / "benchmarks").mkdir(parents=True)
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert repo_relative(str(root / "benchmarks"), root=root) == "benchmarks"
+    assert repo_relative(str(tmp_path / "shared" / "data"), root=root) == "../shared/data"
+    assert repo_relative("/opt/elsewhere/cache", root=root) == "<outside the repo>/cache"
+    assert repo_relative("benchmarks", cwd=str(root), root=root) == "benchmarks"
+    assert repo_relative("--quick", cwd=str(root), root=root) == "--quick"
+    command = relative_command(["GTI_CACHE=/opt/c", "python", str(root / "benchmarks" / "x.py"), "3"], str(root), root)
+    assert command == "'GTI_CACHE=<outside the repo>/c' python benchmarks/x.py 3"
+
+
+def test_committed_results_hold_no_absolute_path():
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        text = path.read_text()
+        for marker in ('"/', " /", "=/"):
+            assert marker not in text, (path.name, marker)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train_throughput.py", "decode.py"])
+def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
+    out = tmp_path / "result.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, f"benchmarks/{script}", "--quick", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["quick"] is True and result["cwd"] == "."
+    assert str(ROOT) not in out.read_text() and str(tmp_path) not in out.read_text()
+    verdicts = (
+        [result["loop_vs_bare"]] if script == "train_throughput.py"
+        else [result["speedup_vs_hf"], result["ratio_to_floor"], result["pool_speedup_vs_naive"]]
+    )
+    for verdict in verdicts:
+        assert len(verdict["runs"]) >= 5 and verdict["min"] <= verdict["median"] <= verdict["max"]
+        assert verdict["met"] == (verdict["margin"] > 0 and verdict["spread"] < verdict["margin"])
+        assert verdict["why"]
