@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast bench bench-quality bench-budget bench-serve venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-serve venv clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/gti demo configs/demo.toml
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

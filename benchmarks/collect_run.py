@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 
 import torch
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
 from gti.artifacts import read_json, write_json
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
 
 def main() -> None:

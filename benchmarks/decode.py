@@ -30,14 +30,10 @@ Usage: python benchmarks/decode.py [--repeats N] [--quick] [--out PATH]
 """
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
-from timing import MIN_REPEATS, interleaved, ratio, spread
-from train_throughput import tiny_backbone
 from transformers import DynamicCache
 
 import gti.data
@@ -46,6 +42,9 @@ import gti.sid
 from gti.artifacts import write_json
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary, initialize
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
+from timing import MIN_REPEATS, interleaved, ratio, spread
+from train_throughput import tiny_backbone
 
 RESULTS = Path(__file__).parent / "results"
 SID_CACHE = Path("/tmp/gti_bench_cache")
@@ -73,7 +72,7 @@ def build_prompts(tokenizer, sids: gti.sid.SemanticIds, examples: list[gti.data.
     """
     prompts = []
     for index, example in enumerate(examples):
-        def prompt(count: int) -> list[int]:
+        def prompt(count: int, example=example) -> list[int]:
             history = ", ".join(sids.tokens(item) for item in example.history[-count:])
             return tokenizer(TEMPLATE.format(history=history), add_special_tokens=False).input_ids
 

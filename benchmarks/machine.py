@@ -46,7 +46,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "versions": versions(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -30,12 +30,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from machine import SETTINGS, machine  # benchmarks/machine.py, next to this script
 from transformers.utils import logging as transformers_logging
 
 from gti.artifacts import write_json
 from gti.recommend import load_recommender
 from gti.serve import BackgroundServer, create_app
+from machine import SETTINGS, machine  # benchmarks/machine.py, next to this script
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT = REPO / "benchmarks" / "results" / "serve.json"
@@ -149,7 +149,7 @@ def main() -> None:
     modes = {"sequential": 1, "concurrent": args.clients}
     runs: dict[str, list[dict]] = {mode: [] for mode in modes}
     with BackgroundServer(app) as server:
-        for mode, clients in modes.items():  # warm-up, one whole round per mode: kernels per shape, allocator, HTTP
+        for clients in modes.values():  # warm-up, one whole round per mode: kernels per shape, allocator, HTTP
             run_mode(server.url, bodies, clients)
         for repeat in range(args.repeats):
             order = list(modes) if repeat % 2 == 0 else list(reversed(modes))

@@ -15,12 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
-
 import gti.data
 import gti.sid
 from gti.artifacts import write_json
 from gti.sid.encoder import DEFAULT_BATCH_SIZE, DEFAULT_ENCODER
+from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty"  # ../shared beside the repo
 RESULTS = Path(__file__).parent / "results"

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
-from timing import MIN_REPEATS, interleaved, ratio, spread
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -36,6 +34,8 @@ from gti.sid import sid_tokens
 from gti.train.finetune import _train_lora
 from gti.train.grounding import ground
 from gti.train.loop import BatchPlan, answer_loss, collate, train
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
+from timing import MIN_REPEATS, interleaved, ratio, spread
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 0.9

@@ -13,8 +13,6 @@ import argparse
 import math
 from pathlib import Path
 
-from machine import machine  # benchmarks/machine.py, next to this script
-
 from gti.artifacts import write_json
 from gti.config import load_config
 from gti.layout import RunLayout
@@ -24,6 +22,7 @@ from gti.methods import METHODS
 from gti.runner import prepare
 from gti.train.batches import planned_tokens
 from gti.train.finetune import finetune_samples, seqrec_examples
+from machine import machine  # benchmarks/machine.py, next to this script
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Shared fixtures: a tiny random Llama (2 layers, hidden 16) and its tokenizer, built offline."""
 
 import pytest
-from tiny_models import make_tiny_model, make_tiny_tokenizer
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 
 @pytest.fixture

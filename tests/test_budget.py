@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 import gti.stages.finetune
 from gti.cli import main
+from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 CONSTANT = ("finetune.schedule=constant", "finetune.samples=sliding", "finetune.warmup_steps=1")
 

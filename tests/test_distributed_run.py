@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 from train.test_distributed import _free_port
 

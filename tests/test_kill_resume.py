@@ -9,6 +9,7 @@ import time
 
 import pytest
 from safetensors.torch import load_file
+
 from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 STEPS = ["ground.steps=120", "finetune.steps=120", "train.checkpoint_every=4", "train.precision=float32"]

@@ -6,10 +6,10 @@ import random
 import shutil
 
 import pytest
-from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 from gti.cli import main
 from gti.rec import bootstrap_ci, paired_test, per_user_values
+from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
 

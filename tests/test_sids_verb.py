@@ -2,9 +2,8 @@
 
 import json
 
-from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
-
 from gti.cli import build_parser, main
+from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 
 def read(path):

@@ -122,8 +122,7 @@ def _quiet_loading() -> None:
 
 
 def _recommend(args: argparse.Namespace) -> None:
-    from gti.recommend import load_recommender
-    from gti.recommend import recommend_file, show_items
+    from gti.recommend import load_recommender, recommend_file, show_items
 
     if (args.history is None) == (args.input is None):
         raise GtiError("give either --history ID,ID,... or --input FILE.jsonl")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from json_mutation import mutate_node
 
 from gti.data import Dataset, Item, lcrec, load_dataset, normalized, recbole, render_item_text
 from gti.errors import GtiError
+from json_mutation import mutate_node
 
 # derandomize + no database: the same examples on every run, so CI is stable.
 PROPERTY = settings(

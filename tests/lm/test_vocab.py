@@ -1,10 +1,10 @@
 import pytest
 import torch
-from tiny_models import make_tiny_model
 
 from gti.errors import GtiError
 from gti.lm.vocab import embedding_matrices, extend_vocabulary, initialize, token_item_texts
 from gti.sid import sid_tokens
+from tiny_models import make_tiny_model
 
 TOKENS = sid_tokens([3, 2])
 

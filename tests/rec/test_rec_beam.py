@@ -73,7 +73,7 @@ def test_narrow_beams_match_generate(sid_setup, catalog, beams):
         out = model.generate(
             input_ids=torch.tensor([prompt]),
             attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-            prefix_allowed_tokens_fn=lambda _, ids, n=len(prompt): sorted(allowed.get(tuple(ids[n:].tolist()), [])),
+            prefix_allowed_tokens_fn=lambda _, ids, n=len(prompt): sorted(allowed.get(tuple(ids[n:].tolist()), [])),  # noqa: B008
             num_beams=beams,
             num_return_sequences=beams,
             max_new_tokens=trie.levels,

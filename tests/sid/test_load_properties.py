@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from json_mutation import mutate_node
 
 from gti.errors import GtiError
 from gti.sid import SemanticIds, codec
+from json_mutation import mutate_node
 
 # derandomize + no database: the same examples on every run, so CI is stable.
 PROPERTY = settings(

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from tiny_models import make_tiny_model
 
 from gti.config import TrainConfig
 from gti.distributed import accelerator, distributed, finish
 from gti.lm.prompts import Sample
 from gti.train.loop import train
+from tiny_models import make_tiny_model
 
 
 def main() -> None:

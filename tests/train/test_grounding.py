@@ -1,11 +1,11 @@
 import pytest
 import torch
-from tiny_models import make_tiny_model
 
 from gti.lm.prompts import Sample
 from gti.lm.vocab import extend_vocabulary, initialize
 from gti.sid import sid_tokens
 from gti.train.grounding import ground, ground_pairs
+from tiny_models import make_tiny_model
 
 
 @pytest.mark.parametrize("tied", [True, False])

@@ -33,11 +33,11 @@ import json  # noqa: E402
 import random  # noqa: E402
 
 import pytest  # noqa: E402
-from tiny_models import make_tiny_model  # noqa: E402
 
 from gti.config import TrainConfig  # noqa: E402
 from gti.errors import GtiError  # noqa: E402
 from gti.train.loop import epoch_batches, train  # noqa: E402
+from tiny_models import make_tiny_model  # noqa: E402
 
 VOCAB = 80
 
@@ -150,7 +150,7 @@ def test_training_computes_in_the_precision_it_reports(precision):
         model, _samples(), list(model.parameters()), steps=3, lr=1e-2, batch_size=8, pad_id=0, seed=0,
         options=TrainConfig(precision=precision),
     )
-    assert result.precision == precision and len(result.losses) == 3 and all(l > 0 for l in result.losses)
+    assert result.precision == precision and len(result.losses) == 3 and all(loss > 0 for loss in result.losses)
     assert len(seen) == 3 and set(seen) == {getattr(torch, precision)}
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # master weights stay float32
 

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 from peft.tuners.lora import LoraModel
-from tiny_models import make_tiny_model
 from transformers import AutoModelForCausalLM
 
 from gti.config import FinetuneConfig, PromptConfig, load_config
@@ -12,6 +11,7 @@ from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import extend_vocabulary, initialize
 from gti.sid import SemanticIds
 from gti.train.finetune import finetune, lora_target_modules
+from tiny_models import make_tiny_model
 
 ITEMS = {f"m{i}": Item(f"m{i}", title) for i, title in enumerate(["toy story", "love war", "red house", "big game"])}
 EXAMPLES = [Example(f"u{i}", (f"m{i % 4}", f"m{(i + 1) % 4}"), f"m{(i + 2) % 4}") for i in range(8)]

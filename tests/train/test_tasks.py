@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 import gti.train.finetune as finetune_module
 from gti.cli import main
@@ -14,6 +13,7 @@ from gti.lm.vocab import extend_vocabulary
 from gti.sid import SemanticIds
 from gti.train.finetune import finetune
 from gti.train.tasks import lcrec_samples, seqrec_samples
+from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 ITEMS = {f"m{i}": Item(f"m{i}", title) for i, title in enumerate(["toy story", "love war", "red house"])}
 EXAMPLES = [Example(f"u{i}", (f"m{i % 3}",), f"m{(i + 1) % 3}") for i in range(10)]

@@ -8,9 +8,9 @@ import json
 import random
 
 import pytest
-from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 from gti.cli import main
+from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
 

@@ -29,12 +29,12 @@ def plot_budget_curves(
     figure = Figure(figsize=(11, 3.6 * len(metrics)))
     axes = figure.subplots(len(metrics), 2, squeeze=False)
     for row, metric in enumerate(metrics):
-        for column, (x_key, x_label, scale) in enumerate([("finetune_steps", "fine-tuning steps", 1),
-                                                          ("train_tokens", f"training tokens{unit}", scale)]):
+        for column, (x_key, x_label, divisor) in enumerate([("finetune_steps", "fine-tuning steps", 1),
+                                                            ("train_tokens", f"training tokens{unit}", scale)]):
             ax = axes[row][column]
             for index, (method, points) in enumerate(curves.items()):
                 color = _COLORS.get(method, f"C{index}")
-                xs = [p[x_key] / scale for p in points]
+                xs = [p[x_key] / divisor for p in points]
                 ax.plot(xs, [p["metrics"][metric] for p in points], marker="o", color=color, label=method)
                 low = [p["ci"][metric][0] for p in points]
                 high = [p["ci"][metric][1] for p in points]

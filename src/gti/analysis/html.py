@@ -5,9 +5,9 @@ diagnostics of the new rows by stage, training curves and seconds per stage.
 """
 
 import base64
-from dataclasses import asdict
 import html
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from gti.analysis.constants import SHOWN_METRICS, STAGES

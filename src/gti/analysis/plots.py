@@ -4,7 +4,7 @@ Each function draws one figure with the Agg backend (no display, no pyplot state
 writes it as a PNG (atomically: temporary name, then rename) and returns its path.
 """
 
-import os
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gti.analysis.diagnostics import cosine_matrix
+from gti.artifacts import atomic_write
 from gti.errors import GtiError
 
 
@@ -21,10 +22,10 @@ def _save(figure: Figure, path: str | Path) -> Path:
     """Write `figure` as a PNG at `path` (parents created, atomic replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
     FigureCanvasAgg(figure)
-    figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write(path, buffer.getvalue())
     return path
 
 

@@ -140,7 +140,7 @@ def _yelp_date(record: dict, key: str, where: str) -> float:
         moment = datetime.datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise GtiError(f"{where}: field {key!r}: expected 'YYYY-MM-DD HH:MM:SS', got {shown(value)}") from None
-    return moment.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return moment.replace(tzinfo=datetime.UTC).timestamp()
 
 
 REVIEW_FIELDS = {

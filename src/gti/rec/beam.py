@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel
 
 from gti.errors import GtiError
 from gti.lm.padding import left_pad

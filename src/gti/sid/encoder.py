@@ -14,13 +14,13 @@ import functools
 import hashlib
 import importlib.util
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
+from gti.artifacts import atomic_write
 from gti.device import autocast, resolve_precision
 from gti.errors import GtiError
 
@@ -116,8 +116,5 @@ def encode_texts(
         )
     embeddings = np.asarray(embeddings, dtype=np.float32)  # (N, D)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        save_file({"embeddings": np.ascontiguousarray(embeddings)}, temporary)
-        os.replace(temporary, path)
+        atomic_write(path, save({"embeddings": np.ascontiguousarray(embeddings)}))
     return embeddings

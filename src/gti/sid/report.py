@@ -1,14 +1,14 @@
 """Quality of a semantic-id assignment (collisions, utilization, balance) and codebook files."""
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
+from gti.artifacts import atomic_write
 from gti.errors import GtiError
 from gti.sid.codec import LEVEL_LETTERS
 
@@ -188,12 +188,8 @@ def format_report(report: dict) -> str:
 
 def save_codebooks(codebooks: list[np.ndarray], path: Path) -> None:
     """Write codebooks to a safetensors file with keys level_0, level_1, ... (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
     tensors = {f"level_{level}": np.ascontiguousarray(book, dtype=np.float32) for level, book in enumerate(codebooks)}
-    save_file(tensors, temporary)
-    os.replace(temporary, path)
+    atomic_write(Path(path), save(tensors))
 
 
 def load_codebooks(path: Path) -> list[np.ndarray]:

@@ -1,14 +1,14 @@
 """The semantic ids of a catalog: build them from item text, look them up, save and load them."""
 
 import json
-import os
 import time
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from gti.artifacts import atomic_write
 from gti.errors import GtiError
 from gti.sid import codec
 from gti.sid.encoder import DEFAULT_ENCODER, encode_texts, resolve_precision
@@ -86,9 +86,7 @@ class SemanticIds:
             "codebook_sizes": [int(size) for size in self.codebook_sizes],
             "sids": {item_id: [int(code) for code in row] for item_id, row in zip(self.item_ids, self.codes)},
         }
-        temporary = folder / (SIDS_FILE + ".tmp")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, folder / SIDS_FILE)
+        atomic_write(folder / SIDS_FILE, json.dumps(data))
 
     @classmethod
     def load(cls, folder: Path) -> "SemanticIds":
