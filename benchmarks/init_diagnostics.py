@@ -10,12 +10,11 @@ Usage: python benchmarks/init_diagnostics.py CONFIG --methods mean,text,gti --ou
 import argparse
 from pathlib import Path
 
-from machine import invocation, machine  # benchmarks/machine.py, next to this script
-
 from gti.artifacts import write_json
 from gti.config import load_config
 from gti.layout import RunLayout
 from gti.runner import prepare, run_method
+from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
 
 def main() -> None:
