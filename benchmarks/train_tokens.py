@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
     shared = prepare(config, RunLayout(Path(args.run_dir)))
-    _, tokenizer = load_backbone(config.model.name, config.model.trust_remote_code)
-    extend_vocabulary(_, tokenizer, shared.sids.sids.new_tokens())
+    model, tokenizer = load_backbone(config.model.name, config.model.trust_remote_code)
+    extend_vocabulary(model, tokenizer, shared.sids.sids.new_tokens())
     builder = shared.builder(tokenizer)
     group = config.train.group_by_length
     ground = config.ground

@@ -45,7 +45,10 @@ def training_compute(manifest_path: Path) -> tuple[int, float]:
     """(tokens, seconds) a training stage recorded in its manifest; (0, 0.0) when the stage does not exist."""
     if not Path(manifest_path).is_file():
         return 0, 0.0
-    manifest = read_json(manifest_path)
+    return _compute(read_json(manifest_path))
+
+
+def _compute(manifest: dict) -> tuple[int, float]:
     return int(manifest.get("train_tokens", 0)), float(manifest.get("train_seconds", 0.0))
 
 
@@ -61,9 +64,15 @@ def points(finetune: Path, evaluation: Path) -> list[tuple[int, Path, int, float
         point = read_json(folder / "point.json")
         found.append((point["finetune_steps"], folder, point["train_tokens"], point["train_seconds"]))
     manifest = read_json(Path(finetune) / MANIFEST)
-    tokens, seconds = training_compute(Path(finetune) / MANIFEST)
-    found.append((manifest["config"]["finetune"]["steps"], Path(evaluation), tokens, seconds))
+    found.append((manifest["config"]["finetune"]["steps"], Path(evaluation), *_compute(manifest)))
     return found
+
+
+def curve_ranks(stages: list[tuple[Path, Path]]) -> dict[int, list[list[int | None]]]:
+    """Per budget step, each seed's per-user ranks (stages: per seed, the fine-tuning and evaluate folders)."""
+    per_seed = [points(finetune, evaluation) for finetune, evaluation in stages]
+    return {step: [read_ranks(seed_points[index][1]) for seed_points in per_seed]
+            for index, (step, *_) in enumerate(per_seed[0])}
 
 
 def budget_curve(stages: list[tuple[Path, Path]], before: list[tuple[int, float]]) -> tuple[list[BudgetPoint], dict]:
@@ -78,11 +87,11 @@ def budget_curve(stages: list[tuple[Path, Path]], before: list[tuple[int, float]
         the per-user values averaged over seeds) and, per step, each seed's per-user ranks.
     """
     per_seed = [points(finetune, evaluation) for finetune, evaluation in stages]
-    curve, ranks = [], {}
+    ranks = curve_ranks(stages)
+    curve = []
     for index, (step, *_) in enumerate(per_seed[0]):
         found = [seed_points[index] for seed_points in per_seed]
         folders = [folder for _, folder, _, _ in found]
-        ranks[step] = [read_ranks(folder) for folder in folders]
         metrics = [read_json(folder / "metrics.json") for folder in folders]
         curve.append(BudgetPoint(
             finetune_steps=step,

@@ -12,9 +12,19 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
-from gti.budget import budget_curve, compute_matched, mean_of, read_ranks, seed_averaged_values, training_compute
+from gti.budget import (
+    budget_curve,
+    compute_matched,
+    curve_ranks,
+    mean_of,
+    read_ranks,
+    seed_averaged_values,
+    training_compute,
+)
 from gti.config import RunConfig, from_dict, load_config, to_dict
 from gti.distributed import is_main
 from gti.errors import GtiError
@@ -162,12 +172,17 @@ def compare(
         for run_layout in layouts:
             print(f"== {name}" + ("" if run_layout.seed is None else f" (seed {run_layout.seed})"))
             runs.append(run_method(seeded(config, run_layout.seed), run_layout, name, shared))
-        ranks[name] = [read_ranks(run_layout.stage(name, "eval")) for run_layout in layouts]
-        result = runs[0] if seeds is None else combine_seeds(runs, seeds, ranks[name])
-        result.folder = str(layouts[0].method(name).relative_to(layout.root))
         stages = [(run_layout.stage(name, "finetune"), run_layout.stage(name, "eval")) for run_layout in layouts]
-        before = [(run.compute["ground"]["train_tokens"], run.compute["ground"]["train_seconds"]) for run in runs]
-        result.by_budget, budget_ranks[name] = budget_curve(stages, before)
+        if seeds is None:  # the run's own budget curve is the method's
+            result, budget_ranks[name] = runs[0], curve_ranks(stages)
+            ranks[name] = budget_ranks[name][max(budget_ranks[name])]  # the last point is the evaluate stage
+        else:
+            before = [(run.compute["ground"]["train_tokens"], run.compute["ground"]["train_seconds"]) for run in runs]
+            curve, budget_ranks[name] = budget_curve(stages, before)
+            ranks[name] = budget_ranks[name][max(budget_ranks[name])]
+            result = combine_seeds(runs, seeds, ranks[name])
+            result.by_budget = curve
+        result.folder = str(layouts[0].method(name).relative_to(layout.root))
         comparison.methods[name] = result
     comparison.compute_matched = compute_matched(
         {name: comparison.methods[name].by_budget for name in methods}, budget_ranks, grounded(methods)
@@ -189,8 +204,6 @@ def compare(
 
 def combine_seeds(runs: list[MethodResult], seeds: list[int], seed_ranks: list[list[int | None]]) -> MethodResult:
     """One method's result over seeds: means (and seed std) of metrics, outputs, losses, seconds and compute."""
-    import numpy as np
-
     metrics = list(runs[0].metrics)
     return MethodResult(
         metrics={name: mean_of([run.metrics[name] for run in runs]) for name in metrics},
