@@ -43,7 +43,7 @@ from gti.artifacts import write_json
 from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary, initialize
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
-from timing import MIN_REPEATS, interleaved, ratio, spread
+from timing import add_timing_arguments, interleaved, ratio, spread
 from train_throughput import tiny_backbone
 
 RESULTS = Path(__file__).parent / "results"
@@ -273,12 +273,8 @@ def setup(quick: bool) -> tuple:
 def main() -> None:
     global BEAMS, BATCH, N_PROMPTS, POOL_CANDIDATES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help=f"timed rounds (at least {MIN_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help="a tiny random model: a smoke test")
-    parser.add_argument("--out", type=Path, help="result file (default: results/decode[_quick].json)")
+    add_timing_arguments(parser, "timed rounds", "a tiny random model: a smoke test", "results/decode[_quick].json")
     args = parser.parse_args()
-    if args.repeats < MIN_REPEATS:
-        parser.error(f"--repeats must be at least {MIN_REPEATS}")
     if args.quick:
         BEAMS, BATCH, N_PROMPTS, POOL_CANDIDATES = (QUICK[k] for k in ("beams", "batch", "prompts", "pool_candidates"))
     out = args.out or RESULTS / ("decode_quick.json" if args.quick else "decode.json")

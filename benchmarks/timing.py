@@ -7,11 +7,26 @@ target by more than the ratios' own spread (max - min over the paired repeats): 
 the measurement cannot tell, and the result says so.
 """
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 MIN_REPEATS = 5
+
+
+def add_timing_arguments(parser, repeats_help: str, quick_help: str, default_out: str) -> None:
+    """`--repeats` (at least MIN_REPEATS), `--quick` and `--out`, as every speed benchmark takes them."""
+    def repeats(text: str) -> int:
+        value = int(text)
+        if value < MIN_REPEATS:
+            raise argparse.ArgumentTypeError(f"must be at least {MIN_REPEATS}")
+        return value
+
+    parser.add_argument("--repeats", type=repeats, default=MIN_REPEATS, help=f"{repeats_help} (at least {MIN_REPEATS})")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, help=f"result file (default: {default_out})")
 
 
 def interleaved(

@@ -35,7 +35,7 @@ from gti.train.finetune import _train_lora
 from gti.train.grounding import ground
 from gti.train.loop import BatchPlan, answer_loss, collate, train
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
-from timing import MIN_REPEATS, interleaved, ratio, spread
+from timing import add_timing_arguments, interleaved, ratio, spread
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 0.9
@@ -115,12 +115,9 @@ def through_loop(mode: str, samples: list[Sample], steps: int, precision: str, q
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help=f"rounds of bare and loop (at least {MIN_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help="a tiny random model and 3 steps: a smoke test")
-    parser.add_argument("--out", type=Path, help="result file (default: results/train_throughput[_quick].json)")
+    add_timing_arguments(parser, "rounds of bare and loop", "a tiny random model and 3 steps: a smoke test",
+                         "results/train_throughput[_quick].json")
     args = parser.parse_args()
-    if args.repeats < MIN_REPEATS:
-        parser.error(f"--repeats must be at least {MIN_REPEATS}")
     quick, steps = args.quick, 3 if args.quick else args.steps
     out = args.out or RESULTS / ("train_throughput_quick.json" if quick else "train_throughput.json")
     precision = resolve_precision("auto")
