@@ -212,6 +212,10 @@ class EvalConfig:
     """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
     seed: int = 0
     """Seed of the sampled negatives."""
+    precision: str = "float32"
+    """Precision of the model's layers in evaluation, validation, recommend and serve: `float32` (default: the
+    same answers on every CPU and GPU, batched = alone up to float32 rounding), `auto` or `bfloat16` (faster where
+    native, but batched answers can differ from single ones). SID log-probabilities are float32 in every case."""
     at_steps: list[int] = field(default_factory=list)
     """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
     on the same users with the same search; needs `finetune.schedule = "constant"`."""
@@ -246,6 +250,7 @@ CHOICES = {
     ("ground", "directions"): ("text2sid", "sid2text", "both"),
     ("finetune", "samples"): ("last", "sliding"),
     ("train", "precision"): ("auto", "float32", "bfloat16"),
+    ("eval", "precision"): ("auto", "float32", "bfloat16"),
     ("finetune", "mode"): ("full", "lora"),
     ("finetune", "schedule"): ("linear", "constant"),
 }
