@@ -112,6 +112,9 @@ class TrainConfig:
 
     precision: str = "auto"
     """`auto` (bfloat16 autocast where the hardware has native bf16, else float32), `float32` or `bfloat16`."""
+    deterministic: bool | None = None
+    """Deterministic algorithms in training (None: on for a CPU, where it costs nothing, off for a GPU, where it
+    costs speed); see `gti.device.deterministic` for what is and is not byte-identical on a GPU."""
     grad_accum: int = 1
     """Split each step's batch into this many micro-batches (same result, less memory)."""
     group_by_length: bool = True

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
-from gti.device import autocast, resolve_precision
+from gti.device import autocast, compute_device, deterministic, resolve_precision
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
@@ -58,6 +58,8 @@ class TrainResult:
     precision: str = "float32"
     processes: int = 1
     """Processes that shared each batch (DDP)."""
+    deterministic: bool = False
+    """Whether deterministic algorithms were on (`train.deterministic`)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -128,6 +130,18 @@ def train(
         return TrainResult()
     if schedule not in ("linear", "constant"):
         raise GtiError(f"schedule: {schedule!r} is not one of linear, constant")
+    with deterministic(options.deterministic, compute_device()) as exact:
+        result = _train(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id,
+                        seed=seed, warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, on_step=on_step,
+                        description=description, options=options, workdir=workdir, validate=validate,
+                        schedule=schedule, snapshot_steps=snapshot_steps, snapshot=snapshot)
+    result.deterministic = exact
+    return result
+
+
+def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm, on_step,
+           description, options, workdir, validate, schedule, snapshot_steps, snapshot) -> TrainResult:
+    """`train` inside its determinism context."""
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
                  workdir=workdir, schedule=schedule)
