@@ -159,7 +159,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     parts += _budget_section(results, run_dir)
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
                  "(Pearson) against the quantizer's codebook pooled over levels (each level standardized first) "
-                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value.</p>")
+                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value: the "
+                 "cosines between tokens of different levels (rows centred per level) against the Jaccard overlap of "
+                 "their item sets, permutations within levels.</p>")
     parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA per level (p)",
                          "RSA hierarchy", "p"], diag_rows))
     parts.append(_image(run_dir / "effective_rank.png", "effective rank by stage and method"))
