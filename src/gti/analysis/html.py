@@ -16,6 +16,7 @@ from gti.analysis.plots import plot_training_curves
 from gti.artifacts import atomic_write
 from gti.layout import RunLayout
 from gti.methods import METHODS
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison, MethodResult
 
 _STYLE = """
@@ -146,8 +147,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
                  f"SIDs {config['sids']['levels']}x{config['sids']['codes']} ({html.escape(config['sids']['quantizer'])}), "
                  f"seeds {seeds if seeds else 'one run per method'}; collision rate "
                  f"{results.sids.get('collision_rate', float('nan')):.3f}.</p>")
-    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% bootstrap CI over users"
-                 + (" of the per-user values averaged over seeds" if seeds else "") + "; mrr is the reciprocal rank "
+    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% CI over users"
+                 + (" of the per-user values averaged over seeds" if seeds else "") + f" ({html.escape(CI_METHOD)})"
+                 "; mrr is the reciprocal rank "
                  "within the beams (0 outside them). Training tokens (prompt + answer, padding excluded) and seconds "
                  "count every training stage, grounding included.</p>")
     parts.append(_table(["method", *SHOWN_METRICS, "training tokens", "training seconds"], metric_rows))

@@ -9,6 +9,7 @@ from gti.analysis.plots import plot_effective_rank, plot_spectrum
 from gti.artifacts import atomic_write, write_json
 from gti.errors import GtiError
 from gti.layout import STAGE_LABELS, RunLayout
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison
 
 
@@ -41,7 +42,7 @@ def write_report(results: Comparison, run_dir: Path) -> None:
     """Print the metrics table, write `results.md`, and gather the diagnostics with their plots."""
     table = markdown_table(results)
     print(table)
-    atomic_write(Path(run_dir) / "results.md", table + "\n")
+    atomic_write(Path(run_dir) / "results.md", table + f"\n\n95% CI: {CI_METHOD}.\n")
     collect_diagnostics(run_dir)
     write_html_report(results, run_dir)
 
