@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gti.data.split import SPLITS
 from gti.errors import GtiError
 from gti.methods import BASE_CHOICES, METHODS
 
@@ -42,7 +43,12 @@ class DataConfig:
     text_fields: list[str] = field(default_factory=lambda: ["title", "categories", "brand"])
     """Item fields rendered, in order, into the item text (empty fields dropped)."""
     seed: int = 0
-    """Seed of the user sample."""
+    """Seed of the user sample and of the cold items' choice."""
+    split: str = "leave-one-out"
+    """`leave-one-out` (last item to test, second to last to validation) or `cold-items` (a `cold_fraction` share of
+    the catalog, drawn with `seed`, never in a training or validation example; tested on warm and cold targets)."""
+    cold_fraction: float = 0.1
+    """`cold-items` split: the share of the catalog's items held out as cold, in (0, 1)."""
 
 
 @dataclass
@@ -222,6 +228,9 @@ class EvalConfig:
     at_steps: list[int] = field(default_factory=list)
     """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
     on the same users with the same search; needs `finetune.schedule = "constant"`."""
+    cold_beams: float = 0.2
+    """`cold-items` split: also search with ceil(cold_beams x beams) beams reserved, at every level, for prefixes
+    of cold items (TIGER's epsilon), in [0, 1]; 0 turns that search off (see `gti.rec.beam`)."""
 
 
 @dataclass
@@ -244,6 +253,7 @@ class RunConfig:
 
 CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
+    ("data", "split"): SPLITS,
     ("init", "method"): tuple(METHODS),
     ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
     ("sids", "precision"): ("auto", "float32", "bfloat16"),
@@ -336,6 +346,7 @@ def validate(config: RunConfig) -> RunConfig:
     if not 0 <= config.finetune.lora_dropout < 1:
         raise GtiError("finetune.lora_dropout: must be in [0, 1)")
     _check_at_steps(config)
+    _check_cold(config)
     for key in ("item2index", "index2item", "fusionseqrec"):
         if getattr(config.lcrec, key) < 0:
             raise GtiError(f"lcrec.{key}: must not be negative")
@@ -356,6 +367,14 @@ def _check_at_steps(config: RunConfig) -> None:
         raise GtiError("eval.at_steps: cannot be combined with train.validate_every (it keeps the best, not the last, weights)")
     if config.finetune.mode != "full":
         raise GtiError('eval.at_steps: supported for finetune.mode = "full" only (LoRA adapters are merged at the end)')
+
+
+def _check_cold(config: RunConfig) -> None:
+    """The cold-items split's shares: `data.cold_fraction` in (0, 1), `eval.cold_beams` in [0, 1]."""
+    if not 0 < config.data.cold_fraction < 1:
+        raise GtiError(f"data.cold_fraction: expected a share in (0, 1), got {config.data.cold_fraction}")
+    if not 0 <= config.eval.cold_beams <= 1:
+        raise GtiError(f"eval.cold_beams: expected a share of the beams in [0, 1], got {config.eval.cold_beams}")
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

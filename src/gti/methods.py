@@ -55,3 +55,21 @@ def stem(name: str) -> str:
 def grounded(names: list[str]) -> list[str]:
     """The methods among `names` that train a grounding stage, in order."""
     return [name for name in names if METHODS[name].ground]
+
+
+def text_stages(name: str) -> tuple[str, ...]:
+    """The stages in which `name` reads item text beyond the SIDs (every method's SIDs come from item text).
+
+    `init` for the `text` initialization, `ground` for a grounding stage (text<->SID prompts),
+    `finetune` for the LC-Rec tasks (item2index and index2item show every item's text, cold items'
+    included; their next-item and fusionseqrec samples come from training sequences and never show
+    a cold item). A grounded method started from `init.base = "text"` also reads it in `init`.
+    """
+    entry = METHODS[name]
+    return tuple(stage for stage, used in (("init", entry.init == "text"), ("ground", entry.ground),
+                                           ("finetune", entry.lcrec_tasks)) if used)
+
+
+def uses_text(name: str) -> bool:
+    """Whether `name` reads item text beyond the SIDs (`text_stages`); the others are the text-free controls."""
+    return bool(text_stages(name))

@@ -47,12 +47,15 @@ class MethodResult:
     paired_vs_mean: dict[str, dict] | None = None
     metrics_seed_std: dict[str, float] | None = None
     by_seed: dict[str, "MethodResult"] | None = None
+    cold_start: dict[str, dict] | None = None
+    """Cold-items split: test set (`warm`, `cold`) -> decoding -> {"users", "metrics", "ci", "cold_share"[,
+    "paired_vs_mean"]} (`gti.coldstart`); `metrics` above are then the warm test set's with the plain search."""
 
     def to_json(self) -> dict:
         data = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is None and item.name in ("paired_vs_mean", "metrics_seed_std", "by_seed", "folder"):
+            if value is None and item.name in ("paired_vs_mean", "metrics_seed_std", "by_seed", "folder", "cold_start"):
                 continue
             if item.name == "by_budget":
                 value = [asdict(point) for point in value]
@@ -91,13 +94,16 @@ class Comparison:
     methods: dict[str, MethodResult]
     sids: dict = field(default_factory=dict)
     compute_matched: list[Matched] = field(default_factory=list)
+    cold_start: dict | None = None
+    """Cold-items split: the split's counts, the decodings and the text-vs-text-free tests (`gti.coldstart`)."""
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "config": self.config, "seeds": self.seeds,
             "methods": {name: result.to_json() for name, result in self.methods.items()},
             "sids": self.sids, "compute_matched": [asdict(entry) for entry in self.compute_matched],
         }
+        return data if self.cold_start is None else {**data, "cold_start": self.cold_start}
 
     @classmethod
     def from_json(cls, data: dict) -> "Comparison":
@@ -105,6 +111,7 @@ class Comparison:
             config=data["config"], seeds=data.get("seeds"),
             methods={name: MethodResult.from_json(result) for name, result in data["methods"].items()},
             sids=data.get("sids", {}), compute_matched=[Matched(**entry) for entry in data.get("compute_matched", [])],
+            cold_start=data.get("cold_start"),
         )
 
     @classmethod

@@ -25,6 +25,8 @@ from gti.budget import (
     seed_averaged_values,
     training_compute,
 )
+from gti.coldstart import attach as attach_cold_start
+from gti.coldstart import has_cold_start, method_section
 from gti.config import RunConfig, from_dict, load_config, to_dict
 from gti.distributed import is_main
 from gti.errors import GtiError
@@ -106,6 +108,8 @@ def method_result(layout: RunLayout, name: str, evaluated: bool) -> MethodResult
     result.output = read_json(evaluation / "output.json")
     ranks = read_ranks(evaluation)
     result.metrics_ci = {metric: metric_ci(per_user_values(ranks, metric), metric) for metric in result.metrics}
+    if has_cold_start(evaluation):  # a cold-items split: `metrics` are the warm test set's
+        result.cold_start = method_section([evaluation])
     if is_main():
         write_json(layout.method(name) / "metrics.json", result.metrics)
     return result
@@ -122,6 +126,8 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
     result = run_method(config, layout, name, prepare(config, layout), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
+        if result.cold_start:
+            write_json(layout.root / "cold_start.json", result.cold_start)
     return result
 
 
@@ -188,6 +194,9 @@ def compare(
         {name: comparison.methods[name].by_budget for name in methods}, budget_ranks, grounded(methods)
     )
     comparison.sids = read_json(layout.sids / "report.json")
+    if shared.data.split.is_cold:
+        attach_cold_start(comparison, {name: [seed.stage(name, "eval") for seed in layouts] for name in methods},
+                          read_json(layout.data / "stats.json")["split"], "mean" if "mean" in methods else None)
     if "mean" in methods:
         for metric in ("recall@10", "ndcg@10"):
             reference = seed_averaged_values(ranks["mean"], metric)

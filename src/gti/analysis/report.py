@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from gti.analysis.cold import cold_markdown
 from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.html import write_html_report
 from gti.analysis.plots import plot_effective_rank, plot_spectrum
@@ -41,8 +42,9 @@ def markdown_table(results: Comparison) -> str:
 def write_report(results: Comparison, run_dir: Path) -> None:
     """Print the metrics table, write `results.md`, and gather the diagnostics with their plots."""
     table = markdown_table(results)
-    print(table)
-    atomic_write(Path(run_dir) / "results.md", table + f"\n\n95% CI: {CI_METHOD}.\n")
+    cold = cold_markdown(results)
+    print(table + (f"\n\n{cold}" if cold else ""))
+    atomic_write(Path(run_dir) / "results.md", table + f"\n\n95% CI: {CI_METHOD}.\n" + (f"\n{cold}\n" if cold else ""))
     collect_diagnostics(run_dir)
     write_html_report(results, run_dir)
 

@@ -1,7 +1,9 @@
 """Stage `evaluate`: trie-constrained beam search over the test users, ranking metrics and output measures.
 
 `evaluate_into` is also what fine-tuning calls for its budget points and validation uses
-for its beam-search measures, so every evaluation of a run is the same computation.
+for its beam-search measures, so every evaluation of a run is the same computation. In a
+cold-items split the usual files hold the warm test set (each prediction line says so), and
+`gti.stages.cold` adds both test sets ranked by every decoding (`cold_start.json[l]`).
 """
 
 import json
@@ -20,23 +22,27 @@ from gti.lm.prompts import PromptBuilder
 from gti.rec import catalog_coverage, evaluate, invalid_sid_rate, pool_metrics, pool_ranks, popularity_bias
 from gti.sid import SemanticIds
 from gti.stages.artifacts import EvalArtifact, Shared, Weights
+from gti.stages.cold import cold_start_into, lm_ranker
 from gti.stages.common import extended_backbone
 from gti.train.loop import answer_loss, collate
 
 
-def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
+def eval_key(config: EvalConfig, options: TrainConfig, cold: bool = False) -> dict:
     """The settings that change an evaluation's result (budget points are the fine-tuning stage's).
 
     `precision` is the evaluation's own (`eval.precision`, resolved on this machine); `options` is kept
-    for callers that pass the training options.
+    for callers that pass the training options. `cold_beams` counts only for a cold-items split (`cold`),
+    so a leave-one-out evaluation keeps the key it had before that setting existed.
     """
-    settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
+    unused = ("at_steps",) if cold else ("at_steps", "cold_beams")
+    settings = {key: value for key, value in to_dict(config).items() if key not in unused}
     return {**settings, "precision": resolve_precision(config.precision, compute_device())}
 
 
 def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, split: Split, sids: SemanticIds,
                   out: Path) -> dict:
-    """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
+    """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`
+    (and, for a cold-items split, the cold-start files of `gti.stages.cold`)."""
     examples = split.test[: config.users] if config.users else split.test
     prompts = [builder.seqrec(e.history).prompt for e in examples]
     targets = [sids.row(e.target) for e in examples]
@@ -44,9 +50,10 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
         model, prompts, targets, sids.trie(), builder.level_ids, beams=config.beams, batch_size=config.batch_size,
         pad_token_id=tokenizer.pad_token_id, progress=True, precision=config.precision,
     )
+    which = {"test_set": "warm"} if split.is_cold else {}
     lines = [
         json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
-                    "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
+                    "top10": [sids.item_ids[row] for row, _ in ranked[:10]], **which})
         for e, rank, ranked in zip(examples, result.ranks, result.ranked)
     ]
     atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
@@ -56,6 +63,9 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
         for item in sequence:
             counts[sids.row(item)] += 1
     top = [[row for row, _ in ranked] for ranked in result.ranked]
+    if split.is_cold:
+        cold_start_into(out, config, split, sids.item_ids, lm_ranker(model, tokenizer, builder, config, sids, split),
+                        known={("warm", "beam"): top})
     write_json(out / "output.json", {
         "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
         "popularity_bias@10": popularity_bias(top, counts, k=10),
@@ -119,5 +129,6 @@ def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path)
             return evaluate_into(model, tokenizer, shared.builder(tokenizer), config.eval, shared.data.split,
                                  shared.sids.sids, out)
 
-    manifest, _ = run_stage(folder, eval_key(config.eval, config.train), {"finetune": previous.key}, build)
+    key = eval_key(config.eval, config.train, shared.data.split.is_cold)
+    manifest, _ = run_stage(folder, key, {"finetune": previous.key}, build)
     return EvalArtifact(manifest["key"], folder)
