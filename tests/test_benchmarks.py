@@ -75,3 +75,33 @@ def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
         assert len(verdict["runs"]) >= 5 and verdict["min"] <= verdict["median"] <= verdict["max"]
         assert verdict["met"] == (verdict["margin"] > 0 and verdict["spread"] < verdict["margin"])
         assert verdict["why"]
+
+
+@pytest.mark.slow
+def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_against_the_best_text_free(tmp_path):
+    out = tmp_path / "cold.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, "benchmarks/beauty_cold.py", "--quick", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    text = out.read_text()
+    assert str(ROOT) not in text and str(tmp_path) not in text and "/tmp/" not in text
+    result = json.loads(text)
+    assert result["quick"] is True and result["cwd"] == "." and result["machine"]["cpu_cores"] >= 1
+    assert "python benchmarks/beauty_cold.py --quick" in result["command"]
+    assert result["compare_command"].startswith("python -m gti.cli compare configs/beauty_cold.toml")
+    assert list(result["methods"]) == ["mean", "text", "gti", "lcrec"]
+    for name, method in result["methods"].items():
+        assert set(method["cold_start"]) == {"warm", "cold"} and "cold-only" in method["cold_start"]["cold"]
+        assert result["compute"][name]["train_tokens"] == method["train_tokens"] > 0
+        assert result["compute"][name]["train_seconds"] == method["train_seconds"] >= 0
+    assert result["compute"]["gti"]["train_tokens"] > result["compute"]["mean"]["train_tokens"]  # grounding counted
+    versus = result["gti_vs_best_text_free"]
+    assert set(versus) == {"warm", "cold"} and set(versus["cold"]) == {"beam", "cold-beams", "cold-only"}
+    for test in versus["cold"].values():
+        assert test["against"] == "mean"  # the only text-free method of the defaults
+        for metric in ("recall@10", "ndcg@10"):
+            assert test[metric]["ci"][0] <= test[metric]["diff"] <= test[metric]["ci"][1]
+            assert 0 < test[metric]["p_value"] <= 1
+    assert versus == {test_set: {decoding: by_method["gti"] for decoding, by_method in by_decoding.items()}
+                      for test_set, by_decoding in result["cold_start"]["text_vs_text_free"].items()}
