@@ -18,7 +18,7 @@ def cold_note(results: Comparison) -> str:
     info = results.cold_start
     split = info["split"]
     data = results.config["data"]
-    texts = "; ".join(f"{name}: {', '.join(text_stages(name)) or 'none'}" for name in results.methods)
+    texts = ", ".join(f"{name} {'+'.join(text_stages(name)) or 'none'}" for name in results.methods)
     return (f"Cold-items split: {split['cold_items']} of {split['catalog_items']} catalog items held out as cold "
             f"(data.cold_fraction = {data['cold_fraction']}, data.seed = {data['seed']}); no training or validation "
             f"example holds one ({split['cold_interactions_removed']} interactions removed). Test users: "
@@ -26,9 +26,9 @@ def cold_note(results: Comparison) -> str:
             f"recall restricted to cold targets). Decodings: beam = {info['decodings']['beam']}; cold-beams = "
             f"{info['reserved_beams']} of {info['beams']} beams reserved at every level for prefixes of cold items "
             f"(eval.cold_beams = {info['cold_beams']}); cold-only = {info['decodings']['cold-only']}. Cold share@10: "
-            f"the mean share of the top-10 places that hold a cold item. Stages that read item text beyond the SIDs "
-            f"(the SIDs of every item, cold ones included, come from its text) - {texts}; grounding and LC-Rec's "
-            f"item2index/index2item tasks see every item's text, cold items' included.")
+            f"the mean share of the top-10 places that hold a cold item. Every item's SID, a cold item's too, comes "
+            f"from its text; the stages that read item text beyond it: {texts}. Grounding and LC-Rec's "
+            f"item2index/index2item tasks show every item's text, cold items' included.")
 
 
 def cold_tables(results: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
