@@ -41,6 +41,55 @@ from gti.train.memory import check_fits
 from gti.train.records import Checkpoints, TrainLog
 
 
+class RowGroup:
+    """Rows of some weight matrices that train at their own peak learning rate (`finetune.new_rows_lr`).
+
+    The rows may belong to a matrix whose other rows train at the loop's rate (tied input/output
+    embeddings are one tensor), which a parameter group cannot express. So the rows get
+    parameters of their own, one (R, H) copy per matrix, in an AdamW parameter group at `lr`: after
+    the gradient-norm clip (over everything that trains, as with real groups) each step moves the
+    rows' gradient from the matrix to those copies, AdamW steps both groups (the matrix's rows see
+    a zero gradient, so with weight decay 0 their moments and update are exactly zero), and the
+    copies are written back into the matrix. The rows are therefore updated exactly as an AdamW
+    parameter group of their own at `lr` would update them (same betas, eps, warmup and schedule
+    factor), and everything else exactly as before. Under LoRA the old rows get no gradient, so
+    only these rows of the matrix move. The copies are saved in checkpoints with their moments.
+
+    Attributes:
+        matrices: the weight matrices holding the rows (the input embedding, and the output one when untied).
+        ids: (R,) row indices, the same in every matrix.
+        lr: the rows' peak learning rate.
+    """
+
+    def __init__(self, matrices: list[torch.nn.Parameter], ids: torch.Tensor, lr: float):
+        self.matrices, self.ids, self.lr = list(matrices), ids, lr
+        self.rows: list[torch.nn.Parameter] = []
+
+    def prepare(self, device: torch.device) -> list[torch.nn.Parameter]:
+        """The rows' own parameters, copied from the matrices onto `device` (the optimizer steps these)."""
+        self.rows = [torch.nn.Parameter(weight.detach()[self.ids.to(weight.device)].to(device).clone())
+                     for weight in self.matrices]
+        return self.rows
+
+    def named(self) -> dict[str, torch.nn.Parameter]:
+        """The rows' parameters by a checkpoint name."""
+        return {f"new_rows.matrix_{index}": rows for index, rows in enumerate(self.rows)}
+
+    def take_gradients(self) -> None:
+        """Move the rows' (clipped) gradient from the matrices to the rows' parameters."""
+        for weight, rows in zip(self.matrices, self.rows):
+            ids = self.ids.to(weight.device)
+            rows.grad = None if weight.grad is None else weight.grad[ids].to(rows.device).clone()
+            if weight.grad is not None:
+                weight.grad[ids] = 0.0
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy the rows' parameters into the matrices (after a step, a resume or restoring the best weights)."""
+        for weight, rows in zip(self.matrices, self.rows):
+            weight[self.ids.to(weight.device)] = rows.to(weight.device, weight.dtype)
+
+
 @dataclass
 class TrainResult:
     """What a training run did."""
@@ -102,6 +151,7 @@ def train(
     schedule: str = "linear",
     snapshot_steps: Sequence[int] = (),
     snapshot: Callable[[int, PreTrainedModel, TrainResult], None] | None = None,
+    rows: RowGroup | None = None,
 ) -> TrainResult:
     """Train `parameters` of `model` for `steps` AdamW steps (weight decay 0) on `samples`.
 
@@ -122,6 +172,8 @@ def train(
             result)` runs on the main process with the model in eval mode, under no_grad and the run's
             autocast. The torch RNG is restored afterwards and its time is not counted in
             `result.seconds`, so training goes on exactly as without it.
+        rows: rows (of matrices in `parameters`) that step at their own peak learning rate, with the
+            same warmup and schedule (see `RowGroup`); None: everything steps at `lr`.
     """
     options = options or TrainConfig()
     if steps == 0 or not samples:
@@ -130,7 +182,7 @@ def train(
         raise GtiError(f"schedule: {schedule!r} is not one of linear, constant")
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
-                 workdir=workdir, schedule=schedule)
+                 workdir=workdir, schedule=schedule, row_group=rows)
     progress = tqdm(range(run.start_step, steps), desc=description, leave=False, initial=run.start_step, total=steps,
                     disable=not run.accelerator.is_main_process)
     for step in progress:
@@ -176,6 +228,7 @@ class _Run:
     max_grad_norm: float
     pad_id: int
     description: str
+    rows: RowGroup | None = None
     start_step: int = 0
     clock: float = 0.0  # perf_counter origin of the training time (pauses move it forward)
     best_value: float | None = None
@@ -192,7 +245,7 @@ class _Run:
 
 
 def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm,
-           description, options, workdir, schedule) -> _Run:
+           description, options, workdir, schedule, row_group) -> _Run:
     """Checks, precision, memory, optimizer, resume from the latest checkpoint, the batch plan."""
     accelerator = make_accelerator()
     world = accelerator.num_processes
@@ -204,18 +257,27 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     if sharded and workdir is not None and options.checkpoint_every:
         raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
                        f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
+    if sharded and row_group is not None:
+        raise GtiError(f"finetune.new_rows_lr: needs whole embedding matrices on every process (one process or DDP), "
+                       f"not {accelerator.distributed_type.name}; unset it or launch with configs/accelerate/ddp.yaml")
     result.precision = resolve_precision(options.precision, accelerator.device)
     rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
     check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
                accelerator.device, description)
     torch.manual_seed(seed)
-    adamw = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    groups = [{"params": parameters, "peak_lr": lr}]
     named = _named(model, parameters)
+    if row_group is not None:
+        groups.append({"params": row_group.prepare(accelerator.device), "lr": row_group.lr, "peak_lr": row_group.lr})
+        named.update(row_group.named())
+    adamw = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
     checkpoints = Checkpoints(workdir) if workdir is not None else None
     latest = checkpoints.latest() if checkpoints is not None else None
     run_state: dict = {}
     if latest is not None:
         state, best_weights = checkpoints.load(latest, named, adamw)
+        if row_group is not None:
+            row_group.write_back()
         result.resumed_from = state["step"]
         result.losses, result.tokens, result.seconds = state["losses"], state["tokens"], state["seconds"]
         result.validations, result.best_step = state["validations"], state["best_step"]
@@ -230,7 +292,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         model=prepared, samples=samples, parameters=parameters, named=named, adamw=adamw, optimizer=optimizer,
         accelerator=accelerator, options=options, plan=BatchPlan(samples, batch_size, seed, options.group_by_length),
         log=log, checkpoints=checkpoints, result=result, steps=steps, lr=lr, warmup_steps=warmup_steps,
-        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description,
+        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description, rows=row_group,
         clock=time.perf_counter() - result.seconds, **run_state,
     )
 
@@ -255,9 +317,13 @@ def _step(run: _Run, step: int) -> float:
         tokens += batch.tokens
     step_lr = run.lr * run.factor(step)
     for group in run.optimizer.param_groups:
-        group["lr"] = step_lr
+        group["lr"] = group["peak_lr"] * run.factor(step)
     accelerator.clip_grad_norm_(run.parameters, run.max_grad_norm)
+    if run.rows is not None:
+        run.rows.take_gradients()
     run.optimizer.step()
+    if run.rows is not None:
+        run.rows.write_back()
     run.optimizer.zero_grad(set_to_none=True)
     if world > 1:
         total = accelerator.reduce(total, reduction="sum")
@@ -336,5 +402,7 @@ def _finish(run: _Run) -> TrainResult:
         with torch.no_grad():
             for name, parameter in run.named.items():
                 parameter.copy_(run.best_weights[name].to(parameter.device))
+        if run.rows is not None:
+            run.rows.write_back()
     run.accelerator.unwrap_model(run.model).eval()
     return run.result
