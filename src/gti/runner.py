@@ -173,7 +173,7 @@ def compare(
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
     if axes is not None:
-        comparison.tuning = {"grid": axes, **description(), "methods": {}}
+        comparison.tuning = {"grid": axes, **description(config), "methods": {}}
     ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; LM method -> step -> the same
     for name in methods:
         method_config = config

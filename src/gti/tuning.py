@@ -9,8 +9,9 @@ config's value in every point.
 
 Each point fine-tunes (or fits) from the method's shared stages (data, SIDs, init, grounding are
 computed once for every point) into `<run>/<method>/grid/<point>/` and is evaluated on the
-validation targets (`<point>/valid/`: the second-to-last item of the first `eval.users` users),
-never on the test targets; budget points (`eval.at_steps`) are not evaluated during the search.
+validation targets (`<point>/valid/`: the second-to-last item of the first `train.validate_users`
+users, with the evaluation's beam search), never on the test targets; budget points
+(`eval.at_steps`) are not evaluated during the search.
 The point with the highest validation recall@10 is chosen; ties go to the higher validation
 NDCG@10, then MRR, then to the earlier point in grid order. The chosen settings then run as the
 method's own run (`<method>/finetune/`, `<method>/eval/`, budget points included), whose test
@@ -78,7 +79,12 @@ def apply(config: RunConfig, settings: dict[str, object], where: str = "grid poi
     for key, value in settings.items():
         section, name = key.split(".", 1)
         values[section][name] = value
-    return from_dict(values, where)
+    try:
+        return from_dict(values, where)
+    except GtiError as error:
+        if str(error).startswith(where):
+            raise
+        raise GtiError(f"{where}: {error}") from None
 
 
 def axes(name: str, grid: dict[str, list]) -> dict[str, list]:
@@ -153,7 +159,7 @@ def _current(config: RunConfig, key: str) -> object:
     return getattr(getattr(config, section), name)
 
 
-def description() -> dict:
+def description(config: RunConfig) -> dict:
     """How points are chosen, as results.json records it."""
-    return {"split": "valid", "metric": CHOICE[0],
+    return {"split": "valid", "users": config.train.validate_users, "metric": CHOICE[0],
             "ties": f"higher validation {', then '.join(CHOICE[1:])}, then the earlier point in grid order"}

@@ -4,13 +4,13 @@ import copy
 
 import pytest
 import torch
+from test_lora import EXAMPLES, extended
 
 from gti.config import FinetuneConfig, TrainConfig, load_config
 from gti.errors import GtiError
 from gti.train.finetune import finetune
 from gti.train.loop import RowGroup
 from gti.train.records import Checkpoints
-from test_lora import EXAMPLES, extended
 
 FLOAT32 = TrainConfig(precision="float32")
 LR, ROWS_LR = 1e-3, 3e-2

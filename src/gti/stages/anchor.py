@@ -23,7 +23,7 @@ from gti.device import compute_device
 from gti.errors import GtiError
 from gti.rec import rank_of, ranking_metrics
 from gti.stages.artifacts import DataArtifact, EvalArtifact, Weights
-from gti.stages.evaluate import eval_examples, output_measures, write_predictions
+from gti.stages.evaluate import eval_examples, eval_settings, output_measures, write_predictions
 
 
 def _catalog(data: DataArtifact) -> list[str]:
@@ -82,13 +82,16 @@ def _scores(name: str, config: RunConfig, fitted: Weights, catalog: list[str], h
 
 def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArtifact, folder: Path,
                     on: str = "test") -> EvalArtifact:
-    """Rank the catalog for the test (or validation) users with a fitted anchor into `folder` (once)."""
+    """Rank the catalog for the test users (or the first `train.validate_users` validation targets) with a fitted
+    anchor into `folder` (once)."""
     catalog = _catalog(data)
     rows = {item: row for row, item in enumerate(catalog)}
     beams = min(config.eval.beams, len(catalog))
 
+    settings = eval_settings(config, on)
+
     def build(out: Path) -> dict:
-        examples = eval_examples(config.eval, data.split, on)
+        examples = eval_examples(settings, data.split, on)
         histories = [[rows[item] for item in e.history] for e in examples]
         top = [list(row) for scores in _scores(name, config, fitted, catalog, histories) for row in top_rows(scores, beams)]
         ranks = [rank_of(rows[e.target], row) for e, row in zip(examples, top)]
@@ -98,6 +101,6 @@ def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArt
             write_json(out / "output.json", {**output_measures(top, data.split, catalog), "invalid_sid_rate": None})
         return {"users": len(examples), "split": on}
 
-    key = {"beams": config.eval.beams, "users": config.eval.users} | ({} if on == "test" else {"split": on})
+    key = {"beams": settings.beams, "users": settings.users} | ({} if on == "test" else {"split": on})
     manifest, _ = run_stage(folder, key, {"fit": fitted.key}, build)
     return EvalArtifact(manifest["key"], folder)

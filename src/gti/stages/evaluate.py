@@ -6,6 +6,7 @@ for its beam-search measures, so every evaluation of a run is the same computati
 on those, never on the test targets) and writes predictions and metrics only.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
     """The settings that change an evaluation's result (budget points are the fine-tuning stage's)."""
     settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
     return {**settings, "precision": resolve_precision(options.precision, compute_device())}
+
+
+def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
+    """The evaluation settings for the test targets (`eval`), or for the validation targets: the same search on the
+    first `train.validate_users` users."""
+    return config.eval if on == "test" else dataclasses.replace(config.eval, users=config.train.validate_users)
 
 
 def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Example]:
@@ -130,9 +137,9 @@ def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path,
         model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
         model.to(compute_device())
         with torch.no_grad(), autocast(config.train.precision, model.device):
-            return evaluate_into(model, tokenizer, shared.builder(tokenizer), config.eval, shared.data.split,
-                                 shared.sids.sids, out, on)
+            return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
+                                 shared.data.split, shared.sids.sids, out, on)
 
-    key = eval_key(config.eval, config.train) | ({} if on == "test" else {"split": on})
+    key = eval_key(eval_settings(config, on), config.train) | ({} if on == "test" else {"split": on})
     manifest, _ = run_stage(folder, key, {"finetune": previous.key}, build)
     return EvalArtifact(manifest["key"], folder)
