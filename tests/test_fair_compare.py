@@ -175,3 +175,32 @@ def test_bad_grids_and_methods_are_one_line_errors(tiny_dataset, tiny_model_dir,
 def test_a_grid_needs_recall_at_10(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811
     assert main(["compare", "--grid", "finetune.lr=1e-3,1e-2", *run_args(tiny_dataset, tiny_model_dir, tmp_path / "r")]) == 2
     assert "set eval.beams to at least 10 (it is 5)" in capsys.readouterr().err
+
+
+def test_gti_run_runs_an_anchor(tiny_dataset, tiny_model_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out, "init.method=mostpop")]) == 0
+    assert read(out / "metrics.json") == read(out / "mostpop" / "eval" / "metrics.json")
+    assert sorted(p.name for p in (out / "mostpop").iterdir()) == ["eval", "fit", "metrics.json"]
+
+
+def test_seeds_with_anchors_and_a_grid(tiny_dataset, tiny_model_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "seeds"
+    args = ["compare", "--methods", "mostpop,sasrec,mean", "--seeds", "1,2", "--grid", "sasrec.lr=1e-3,1e-2",
+            *run_args(tiny_dataset, tiny_model_dir, out, *SASREC, "eval.beams=10")]
+    assert main(args) == 0
+    results = read(out / "results.json")
+    record = results["tuning"]["methods"]["sasrec"]
+    assert list(results["tuning"]["methods"]) == ["sasrec"]  # mean has no sasrec.* key to tune, mostpop nothing
+    for point in record["points"]:  # the search runs with the first seed
+        assert read(out / point["folder"] / "fit" / "manifest.json")["config"]["sasrec"]["seed"] == 1
+    for seed in (1, 2):
+        config = read(out / "sasrec" / f"seed-{seed}" / "fit" / "manifest.json")["config"]["sasrec"]
+        assert config["seed"] == seed and config["lr"] == record["settings"]["sasrec.lr"]
+    for anchor in ("mostpop", "sasrec"):
+        result = results["methods"][anchor]
+        assert result["kind"] == "anchor" and result["train_tokens"] is None and set(result["by_seed"]) == {"1", "2"}
+        values = [result["by_seed"][s]["metrics"]["recall@10"] for s in ("1", "2")]
+        assert result["metrics"]["recall@10"] == pytest.approx(sum(values) / 2)
+    mostpop = results["methods"]["mostpop"]["by_seed"]
+    assert mostpop["1"]["metrics"] == mostpop["2"]["metrics"]  # popularity has no seed

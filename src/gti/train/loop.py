@@ -334,7 +334,8 @@ def _step(run: _Run, step: int) -> float:
     result.losses.append(value)
     result.tokens += tokens
     result.seconds = time.perf_counter() - run.clock
-    run.log.write({"step": step, "loss": value, "lr": step_lr, "tokens": result.tokens,
+    rows_lr = {} if run.rows is None else {"new_rows_lr": run.rows.lr * run.factor(step)}
+    run.log.write({"step": step, "loss": value, "lr": step_lr, **rows_lr, "tokens": result.tokens,
                    "tokens_per_s": round(result.tokens_per_second, 1), "seconds": round(result.seconds, 2)})
     return value
 
