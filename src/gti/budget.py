@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gti.artifacts import MANIFEST, read_json
-from gti.rec import bootstrap_ci, paired_test, per_user_values
+from gti.rec import metric_ci, paired_test, per_user_values
 from gti.results import BudgetPoint, Matched
 
 PAIRED_METRICS = ("recall@10", "ndcg@10")
@@ -98,7 +98,7 @@ def budget_curve(stages: list[tuple[Path, Path]], before: list[tuple[int, float]
             train_tokens=float(np.mean([base[0] + tokens for base, (_, _, tokens, _) in zip(before, found)])),
             seconds=round(float(np.mean([base[1] + seconds for base, (_, _, _, seconds) in zip(before, found)])), 3),
             metrics={name: float(np.mean([m[name] for m in metrics])) for name in metrics[0]},
-            ci={name: bootstrap_ci(seed_averaged_values(ranks[step], name)) for name in metrics[0]},
+            ci={name: metric_ci(seed_averaged_values(ranks[step], name), name) for name in metrics[0]},
             output=mean_of([read_json(folder / "output.json") for folder in folders]),
         ))
     return curve, ranks

@@ -6,7 +6,7 @@ from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, mean_of, read_ranks, seed_averaged_values, training_compute
 from gti.distributed import is_main
 from gti.layout import STAGE_LABELS, RunLayout
-from gti.rec import bootstrap_ci, per_user_values
+from gti.rec import metric_ci, per_user_values
 from gti.results import MethodResult
 
 STAGES = ("init", "ground", "finetune", "eval")
@@ -32,7 +32,7 @@ def _evaluation(result: MethodResult, layout: RunLayout, name: str) -> MethodRes
     result.metrics = read_json(evaluation / "metrics.json")
     result.output = read_json(evaluation / "output.json")
     ranks = read_ranks(evaluation)
-    result.metrics_ci = {metric: bootstrap_ci(per_user_values(ranks, metric)) for metric in result.metrics}
+    result.metrics_ci = {metric: metric_ci(per_user_values(ranks, metric), metric) for metric in result.metrics}
     if is_main():
         write_json(layout.method(name) / "metrics.json", result.metrics)
     return result
@@ -74,7 +74,7 @@ def combine_seeds(runs: list[MethodResult], seeds: list[int], seed_ranks: list[l
         kind=runs[0].kind,
         metrics={name: mean_of([run.metrics[name] for run in runs]) for name in metrics},
         metrics_seed_std={name: float(np.std([run.metrics[name] for run in runs])) for name in metrics},
-        metrics_ci={name: bootstrap_ci(seed_averaged_values(seed_ranks, name)) for name in metrics},
+        metrics_ci={name: metric_ci(seed_averaged_values(seed_ranks, name), name) for name in metrics},
         output={key: mean_of([run.output[key] for run in runs]) for key in runs[0].output},
         finetune_final_loss=mean_of([run.finetune_final_loss for run in runs]),
         seconds={stage: mean_of([run.seconds.get(stage) for run in runs]) for stage in runs[0].seconds},

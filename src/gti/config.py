@@ -113,6 +113,9 @@ class TrainConfig:
 
     precision: str = "auto"
     """`auto` (bfloat16 autocast where the hardware has native bf16, else float32), `float32` or `bfloat16`."""
+    deterministic: bool | None = None
+    """Deterministic algorithms in training (None: on for a CPU, where it costs nothing, off for a GPU, where it
+    costs speed); see `gti.device.deterministic` for what is and is not byte-identical on a GPU."""
     grad_accum: int = 1
     """Split each step's batch into this many micro-batches (same result, less memory)."""
     group_by_length: bool = True
@@ -243,6 +246,10 @@ class EvalConfig:
     """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
     seed: int = 0
     """Seed of the sampled negatives."""
+    precision: str = "float32"
+    """Precision of the model's layers in evaluation, validation, recommend and serve: `float32` (default: the
+    same answers on every CPU and GPU, batched = alone up to float32 rounding), `auto` or `bfloat16` (faster where
+    native, but batched answers can differ from single ones). SID log-probabilities are float32 in every case."""
     at_steps: list[int] = field(default_factory=list)
     """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
     on the same users with the same search; needs `finetune.schedule = "constant"`."""

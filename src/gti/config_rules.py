@@ -23,6 +23,7 @@ CHOICES = {
     ("ground", "directions"): ("text2sid", "sid2text", "both"),
     ("finetune", "samples"): ("last", "sliding"),
     ("train", "precision"): ("auto", "float32", "bfloat16"),
+    ("eval", "precision"): ("auto", "float32", "bfloat16"),
     ("finetune", "mode"): ("full", "lora"),
     ("finetune", "schedule"): ("linear", "constant"),
 }

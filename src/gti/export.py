@@ -97,7 +97,8 @@ def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, 
         ("fine-tuning", f"{train.mode}, {train.steps} steps, lr {train.lr}, batch {train.batch_size}, samples {train.samples}"
                         + (f"; final loss {finetune['final_loss']}" if "final_loss" in finetune else "")),
         ("seeds", seeds),
-        ("precision", finetune.get("precision", config.train.precision)),
+        ("training precision", finetune.get("precision", config.train.precision)),
+        ("evaluation precision", config.eval.precision),
         ("prompt style", f"{config.prompts.style} (chat template {'on' if config.prompts.chat else 'off'})"),
     ]
     if metrics:

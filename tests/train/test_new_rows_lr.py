@@ -9,8 +9,8 @@ from test_lora import EXAMPLES, extended
 from gti.config import FinetuneConfig, TrainConfig, load_config
 from gti.errors import GtiError
 from gti.train.finetune import finetune
-from gti.train.loop import RowGroup
 from gti.train.records import Checkpoints
+from gti.train.rows import RowGroup
 
 FLOAT32 = TrainConfig(precision="float32")
 LR, ROWS_LR = 1e-3, 3e-2

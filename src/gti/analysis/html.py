@@ -19,6 +19,7 @@ from gti.analysis.tables import anchor_fits, grid_points, versus_anchors
 from gti.artifacts import atomic_write
 from gti.layout import RunLayout
 from gti.methods import METHODS
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison, MethodResult
 
 _STYLE = """
@@ -177,8 +178,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
                  f"SIDs {config['sids']['levels']}x{config['sids']['codes']} ({html.escape(config['sids']['quantizer'])}), "
                  f"seeds {seeds if seeds else 'one run per method'}; collision rate "
                  f"{results.sids.get('collision_rate', float('nan')):.3f}.</p>")
-    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% bootstrap CI over users"
-                 + (" of the per-user values averaged over seeds" if seeds else "") + "; mrr is the reciprocal rank "
+    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% CI over users"
+                 + (" of the per-user values averaged over seeds" if seeds else "") + f" ({html.escape(CI_METHOD)})"
+                 "; mrr is the reciprocal rank "
                  "within the beams (0 outside them). Training tokens (prompt + answer, padding excluded) and seconds "
                  "count every training stage, grounding included; anchors process no LM tokens.</p>")
     parts.append(_table(["method", *SHOWN_METRICS, "training tokens", "training seconds"], metric_rows))
@@ -192,7 +194,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     parts += _budget_section(results, run_dir)
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
                  "(Pearson) against the quantizer's codebook pooled over levels (each level standardized first) "
-                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value.</p>")
+                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value: the "
+                 "cosines between tokens of different levels (rows centred per level) against the Jaccard overlap of "
+                 "their item sets, permutations within levels.</p>")
     parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA per level (p)",
                          "RSA hierarchy", "p"], diag_rows))
     parts.append(_image(run_dir / "effective_rank.png", "effective rank by stage and method"))

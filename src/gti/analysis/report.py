@@ -10,6 +10,7 @@ from gti.analysis.tables import anchor_fits, grid_points, markdown, versus_ancho
 from gti.artifacts import atomic_write, write_json
 from gti.errors import GtiError
 from gti.layout import STAGE_LABELS, RunLayout
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison
 
 
@@ -43,7 +44,7 @@ def markdown_table(results: Comparison) -> str:
 def write_report(results: Comparison, run_dir: Path) -> None:
     """Print the metrics table, write `results.md` (with the anchors' tables and the grid when there are),
     and gather the diagnostics with their plots."""
-    parts = [markdown_table(results)]
+    parts = [markdown_table(results) + f"\n\n95% CI: {CI_METHOD}."]
     for title, (header, rows) in [("Anchors' fits", anchor_fits(results)), ("Against the anchors", versus_anchors(results)),
                                   ("Grid points on the validation targets", grid_points(results))]:
         if rows:

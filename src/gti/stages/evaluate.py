@@ -18,7 +18,7 @@ from gti.anchors import popularity_counts
 from gti.artifacts import atomic_write, run_stage, write_json
 from gti.config import EvalConfig, RunConfig, TrainConfig, to_dict
 from gti.data import Example, Split
-from gti.device import autocast, compute_device, resolve_precision
+from gti.device import compute_device, resolve_precision
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder
 from gti.rec import catalog_coverage, evaluate, invalid_sid_rate, pool_metrics, pool_ranks, popularity_bias
@@ -29,9 +29,13 @@ from gti.train.loop import answer_loss, collate
 
 
 def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
-    """The settings that change an evaluation's result (budget points are the fine-tuning stage's)."""
+    """The settings that change an evaluation's result (budget points are the fine-tuning stage's).
+
+    `precision` is the evaluation's own (`eval.precision`, resolved on this machine); `options` is kept
+    for callers that pass the training options.
+    """
     settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
-    return {**settings, "precision": resolve_precision(options.precision, compute_device())}
+    return {**settings, "precision": resolve_precision(config.precision, compute_device())}
 
 
 def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
@@ -73,7 +77,7 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
     targets = [sids.row(e.target) for e in examples]
     result = evaluate(
         model, prompts, targets, sids.trie(), builder.level_ids, beams=config.beams, batch_size=config.batch_size,
-        pad_token_id=tokenizer.pad_token_id, progress=True,
+        pad_token_id=tokenizer.pad_token_id, progress=True, precision=config.precision,
     )
     top = [[row for row, _ in ranked] for ranked in result.ranked]
     write_predictions(out, examples, result.ranks, top, sids.item_ids, result.metrics)
@@ -83,14 +87,14 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
         **output_measures(top, split, sids.item_ids),
         "invalid_sid_rate": invalid_sid_rate(
             model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
-            batch_size=config.batch_size,
+            batch_size=config.batch_size, precision=config.precision,
         ),
     })
     if config.pool_sizes:
         ranks_by_size = {
             size: pool_ranks(
                 model, prompts, targets, sids.codes, builder.level_ids,
-                min(size, len(sids.item_ids) - 1), len(sids.item_ids), config.seed,
+                min(size, len(sids.item_ids) - 1), len(sids.item_ids), config.seed, precision=config.precision,
             )
             for size in config.pool_sizes
         }
@@ -124,6 +128,7 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
             result = evaluate(
                 model, prompts, [sids.row(e.target) for e in examples], sids.trie(), builder.level_ids,
                 beams=config.eval.beams, batch_size=batch_size, pad_token_id=tokenizer.pad_token_id,
+                precision=config.eval.precision,
             )
             measures.update(result.metrics)
         return measures
@@ -136,7 +141,7 @@ def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path,
     def build(out: Path) -> dict:
         model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
         model.to(compute_device())
-        with torch.no_grad(), autocast(config.train.precision, model.device):
+        with torch.no_grad():
             return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
                                  shared.data.split, shared.sids.sids, out, on)
 

@@ -8,7 +8,7 @@ the model is a plain transformers model again.
 
 In both modes `new_rows_lr` gives the new rows of every embedding matrix their own peak
 learning rate: AdamW then updates them exactly as a parameter group of their own at that rate
-would (`gti.train.loop.RowGroup`), tied or untied, while everything else steps at `lr`.
+would (`gti.train.rows.RowGroup`), tied or untied, while everything else steps at `lr`.
 """
 
 import warnings
@@ -24,7 +24,8 @@ from gti.data import Example
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder, Sample
 from gti.lm.vocab import embedding_matrices, only_new_rows_train
-from gti.train.loop import RowGroup, TrainResult, train
+from gti.train.loop import TrainResult, train
+from gti.train.rows import RowGroup
 from gti.train.tasks import lcrec_samples, seqrec_samples
 
 

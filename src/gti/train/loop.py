@@ -25,7 +25,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
-from gti.device import autocast, resolve_precision
+from gti.device import autocast, compute_device, deterministic, resolve_precision
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
@@ -39,55 +39,7 @@ from gti.train.batches import (  # noqa: F401 (the loop's batching, importable f
 )
 from gti.train.memory import check_fits
 from gti.train.records import Checkpoints, TrainLog
-
-
-class RowGroup:
-    """Rows of some weight matrices that train at their own peak learning rate (`finetune.new_rows_lr`).
-
-    The rows may belong to a matrix whose other rows train at the loop's rate (tied input/output
-    embeddings are one tensor), which a parameter group cannot express. So the rows get
-    parameters of their own, one (R, H) copy per matrix, in an AdamW parameter group at `lr`: after
-    the gradient-norm clip (over everything that trains, as with real groups) each step moves the
-    rows' gradient from the matrix to those copies, AdamW steps both groups (the matrix's rows see
-    a zero gradient, so with weight decay 0 their moments and update are exactly zero), and the
-    copies are written back into the matrix. The rows are therefore updated exactly as an AdamW
-    parameter group of their own at `lr` would update them (same betas, eps, warmup and schedule
-    factor), and everything else exactly as before. Under LoRA the old rows get no gradient, so
-    only these rows of the matrix move. The copies are saved in checkpoints with their moments.
-
-    Attributes:
-        matrices: the weight matrices holding the rows (the input embedding, and the output one when untied).
-        ids: (R,) row indices, the same in every matrix.
-        lr: the rows' peak learning rate.
-    """
-
-    def __init__(self, matrices: list[torch.nn.Parameter], ids: torch.Tensor, lr: float):
-        self.matrices, self.ids, self.lr = list(matrices), ids, lr
-        self.rows: list[torch.nn.Parameter] = []
-
-    def prepare(self, device: torch.device) -> list[torch.nn.Parameter]:
-        """The rows' own parameters, copied from the matrices onto `device` (the optimizer steps these)."""
-        self.rows = [torch.nn.Parameter(weight.detach()[self.ids.to(weight.device)].to(device).clone())
-                     for weight in self.matrices]
-        return self.rows
-
-    def named(self) -> dict[str, torch.nn.Parameter]:
-        """The rows' parameters by a checkpoint name."""
-        return {f"new_rows.matrix_{index}": rows for index, rows in enumerate(self.rows)}
-
-    def take_gradients(self) -> None:
-        """Move the rows' (clipped) gradient from the matrices to the rows' parameters."""
-        for weight, rows in zip(self.matrices, self.rows):
-            ids = self.ids.to(weight.device)
-            rows.grad = None if weight.grad is None else weight.grad[ids].to(rows.device).clone()
-            if weight.grad is not None:
-                weight.grad[ids] = 0.0
-
-    @torch.no_grad()
-    def write_back(self) -> None:
-        """Copy the rows' parameters into the matrices (after a step, a resume or restoring the best weights)."""
-        for weight, rows in zip(self.matrices, self.rows):
-            weight[self.ids.to(weight.device)] = rows.to(weight.device, weight.dtype)
+from gti.train.rows import RowGroup
 
 
 @dataclass
@@ -107,6 +59,8 @@ class TrainResult:
     precision: str = "float32"
     processes: int = 1
     """Processes that shared each batch (DDP)."""
+    deterministic: bool = False
+    """Whether deterministic algorithms were on (`train.deterministic`)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -180,6 +134,18 @@ def train(
         return TrainResult()
     if schedule not in ("linear", "constant"):
         raise GtiError(f"schedule: {schedule!r} is not one of linear, constant")
+    with deterministic(options.deterministic, compute_device()) as exact:
+        result = _train(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id,
+                        seed=seed, warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, on_step=on_step,
+                        description=description, options=options, workdir=workdir, validate=validate,
+                        schedule=schedule, snapshot_steps=snapshot_steps, snapshot=snapshot, rows=rows)
+    result.deterministic = exact
+    return result
+
+
+def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm, on_step,
+           description, options, workdir, validate, schedule, snapshot_steps, snapshot, rows) -> TrainResult:
+    """`train` inside its determinism context."""
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
                  workdir=workdir, schedule=schedule, row_group=rows)
