@@ -97,7 +97,7 @@ def relative(value: object) -> object:
 
 def summary(results: dict) -> dict:
     """Per method: kind, test recall@10 and NDCG@10 with CIs, compute, the chosen grid point, tests against anchors."""
-    chosen = {name: record["settings"] for name, record in (results.get("tuning") or {}).get("methods", {}).items()}
+    records = (results.get("tuning") or {}).get("methods", {})
     rows = {}
     for name, result in results["methods"].items():
         rows[name] = {
@@ -105,7 +105,8 @@ def summary(results: dict) -> dict:
             **{metric: result["metrics"].get(metric) for metric in ("recall@10", "ndcg@10", "mrr")},
             "recall@10_ci": result["metrics_ci"].get("recall@10"),
             "train_tokens": result["train_tokens"], "train_seconds": result["train_seconds"],
-            "compute": result["compute"], "chosen": chosen.get(name),
+            "compute": result["compute"], "chosen": records.get(name, {}).get("settings"),
+            "grid_search": records.get(name, {}).get("search"),
             "vs_anchors": {anchor: tests.get("recall@10") for anchor, tests in (result.get("paired_vs_anchors") or {}).items()},
         }
     models = [name for name, row in rows.items() if row["kind"] == "lm" and row["recall@10"] is not None]

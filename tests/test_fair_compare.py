@@ -129,6 +129,11 @@ def test_a_grid_is_chosen_on_the_validation_targets_only(tiny_dataset, tiny_mode
     shared = [p for p in rowlr["points"] if p["settings"]["finetune.new_rows_lr"] is None]
     assert [p["folder"] for p in shared] == [p["folder"] for p in mean["points"]]  # trained once, in mean's folder
     assert [p["valid"] for p in shared] == [p["valid"] for p in mean["points"]]
+    for point in mean["points"]:  # a point's compute is its fine-tuning's
+        assert point["compute"]["train_tokens"] == read(out / point["folder"] / "finetune" / "manifest.json")["train_tokens"]
+    assert mean["search"]["points"] == 2 and mean["search"]["train_tokens"] == sum(
+        p["compute"]["train_tokens"] for p in mean["points"])
+    assert tuning["methods"]["sasrec"]["search"]["train_tokens"] is None
     split = read(out / "data" / "split.json")
     valid_targets = {row["user_id"]: row["target"] for row in split["valid"]}
     for record in tuning["methods"].values():

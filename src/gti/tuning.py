@@ -135,7 +135,9 @@ def tune(name: str, config: RunConfig, grid: dict[str, list], folder: Callable[[
     Returns:
         The record {"tuned": keys, "fixed": {key: value kept}, "points": [{"settings", "folder", "valid",
         "compute"}], "chosen": index, "settings": the chosen point's settings (`apply` them to the run's
-        config for the method's own run)}; None when the method tunes nothing.
+        config for the method's own run), "search": {"points", "train_seconds", "train_tokens"} summed
+        over the points (LM tokens; null for an anchor; a point shared with another method counts in
+        both)}; None when the method tunes nothing.
     """
     tuned = axes(name, grid)
     if not tuned:
@@ -151,6 +153,10 @@ def tune(name: str, config: RunConfig, grid: dict[str, list], folder: Callable[[
         record["points"].append({"settings": settings, "folder": place.relative_to(root).as_posix(), **outcome})
     record["chosen"] = choose(record["points"])
     record["settings"] = record["points"][record["chosen"]]["settings"]
+    computes = [point["compute"] for point in record["points"]]
+    record["search"] = {"points": len(computes), "train_seconds": round(sum(c["train_seconds"] for c in computes), 3),
+                        "train_tokens": None if computes[0].get("train_tokens") is None
+                        else sum(c["train_tokens"] for c in computes)}
     return record
 
 
