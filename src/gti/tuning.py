@@ -145,10 +145,13 @@ def tune(name: str, config: RunConfig, grid: dict[str, list], folder: Callable[[
     section = next(iter(tuned)).split(".", 1)[0]
     fixed = {key: _current(config, key) for key in grid if key.startswith(section + ".") and key not in tuned}
     record = {"tuned": list(tuned), "fixed": fixed, "points": []}
-    for values in itertools.product(*tuned.values()):
-        settings = {key: dict(zip(tuned, values)).get(key, fixed.get(key)) for key in grid if key in tuned or key in fixed}
+    combinations = list(itertools.product(*tuned.values()))
+    for number, values in enumerate(combinations, start=1):
+        tried = dict(zip(tuned, values))
+        settings = {key: tried[key] if key in tried else fixed[key] for key in grid if key in tried or key in fixed}
         point = apply(apply(config, settings), {"eval.at_steps": []})  # the search evaluates the final model only
         place = folder(label(settings))
+        print(f"== {name}: grid point {number}/{len(combinations)} ({label(settings)}), on the validation targets")
         outcome = run_point(point, place)
         record["points"].append({"settings": settings, "folder": place.relative_to(root).as_posix(), **outcome})
     record["chosen"] = choose(record["points"])
