@@ -34,8 +34,8 @@ def run_fit(name: str, config: RunConfig, data: DataArtifact, folder: Path) -> W
     """Fit an anchor on the training sequences into `folder` (once): popularity counts or SASRec's weights.
 
     The manifest records `train_seconds` and `interactions_processed` (training items counted, or
-    next-item targets trained on over all epochs); SASRec's also its epochs, steps, best epoch and
-    per-epoch validation measures. Anchors process no LM tokens.
+    next-item targets trained on over all epochs); SASRec's also its epochs, steps and best epoch,
+    with its per-epoch validation measures in `validations.json`. Anchors process no LM tokens.
     """
     catalog = _catalog(data)
     rows = {item: row for row, item in enumerate(catalog)}
