@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-cold bench-serve venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve venv clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ bench-quality: $(STAMP)
 
 bench-budget: $(STAMP)
 	$(PY) benchmarks/beauty_budget.py
+
+# anchors, tuned baselines, the rows-first control, GTI and LC-Rec on Beauty; settings: make bench-fair FAIR_ARGS="--set data.users=1000"
+FAIR_ARGS ?=
+bench-fair: $(STAMP)
+	$(PY) benchmarks/beauty_fair.py $(FAIR_ARGS)
 
 # cold-start items on Beauty (mean, text, gti, lcrec); settings: make bench-cold COLD_ARGS="--methods mean,gti --set data.cold_fraction=0.2"
 COLD_ARGS ?=

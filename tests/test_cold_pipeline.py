@@ -99,7 +99,8 @@ def test_run_on_a_cold_split_writes_both_test_sets_and_every_decoding(cold_datas
 
 def test_compare_on_a_cold_split_reports_cold_and_warm_metrics_with_paired_tests(cold_dataset, model_dir, tmp_path):
     out = tmp_path / "compare"
-    assert main(["compare", "--methods", "mean,gti,lcrec", *args(cold_dataset, model_dir, out)]) == 0
+    sasrec = ["sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=2", "sasrec.batch_size=8"]
+    assert main(["compare", "--methods", "mostpop,sasrec,mean,gti,lcrec", *args(cold_dataset, model_dir, out, *sasrec)]) == 0
     results = json.loads((out / "results.json").read_text())
     info = results["cold_start"]
     assert info["split"]["cold_items"] == 8 and info["reserved_beams"] == 2 and set(info["decodings"]) == {
@@ -109,7 +110,7 @@ def test_compare_on_a_cold_split_reports_cold_and_warm_metrics_with_paired_tests
         rows = lines(out / method / "eval" / "cold_start.jsonl")
         return [r["rank"] for r in rows if r["test_set"] == test_set and r["decoding"] == decoding]
 
-    for method in ("mean", "gti", "lcrec"):
+    for method in ("mostpop", "sasrec", "mean", "gti", "lcrec"):
         section = results["methods"][method]["cold_start"]
         assert set(section) == {"warm", "cold"} and set(section["cold"]) == {"beam", "cold-beams", "cold-only"}
         for test_set, by_decoding in section.items():
@@ -122,16 +123,24 @@ def test_compare_on_a_cold_split_reports_cold_and_warm_metrics_with_paired_tests
                 assert entry["paired_vs_mean"]["recall@10"]["diff"] == pytest.approx(expected["diff"])
                 assert entry["paired_vs_mean"]["recall@10"]["p_value"] == pytest.approx(expected["p_value"])
         assert results["methods"][method]["metrics"] == pytest.approx(section["warm"]["beam"]["metrics"])
+    # popularity gives every cold item a count of 0: never in its plain lists, one fixed order over the cold items
+    popular = lines(out / "mostpop" / "eval" / "cold_start.jsonl")
+    assert all(r["cold_in_top10"] == 0 for r in popular if r["decoding"] == "beam")
+    assert len({tuple(r["top10"]) for r in popular if r["decoding"] == "cold-only"}) == 1
+    assert results["methods"]["mostpop"]["cold_start"]["cold"]["beam"]["metrics"]["recall@5"] == 0
     versus = info["text_vs_text_free"]
     assert set(versus) == {"warm", "cold"} and set(versus["cold"]["cold-only"]) == {"gti", "lcrec"}
     for test_set, by_decoding in versus.items():
         for decoding, by_method in by_decoding.items():
+            recall = {name: results["methods"][name]["cold_start"][test_set][decoding]["metrics"]["recall@5"]
+                      for name in ("mostpop", "sasrec", "mean")}  # the text-free methods, in order
+            best = max(recall, key=recall.__getitem__)
             for method, test in by_method.items():
-                assert test["against"] == "mean"  # the only text-free method here
+                assert test["against"] == best
                 expected = paired_test(per_user_values(ranks(method, test_set, decoding), "ndcg@10"),
-                                       per_user_values(ranks("mean", test_set, decoding), "ndcg@10"))
+                                       per_user_values(ranks(best, test_set, decoding), "ndcg@10"))
                 assert test["ndcg@10"]["diff"] == pytest.approx(expected["diff"])
     markdown = (out / "results.md").read_text()
     assert "Cold-start items: warm and cold test sets" in markdown and "cold-only" in markdown
     assert "Text methods against the best text-free method" in markdown
-    assert "Cold-start items" in (out / "report.html").read_text()
+    assert "Cold-start items" in (out / "report.html").read_text() and "mostpop counts 0 for every cold item" in markdown

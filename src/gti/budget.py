@@ -108,17 +108,21 @@ def compute_matched(curves: dict[str, list[BudgetPoint]], ranks: dict[str, dict[
                     grounded: list[str]) -> list[Matched]:
     """Each grounded method's point against every other method's cheapest point with at least as many tokens.
 
+    Other grounded methods are baselines too, so GTI meets the `rows-first` control at matched tokens.
+
+    Args:
+        curves: LM method -> its budget points (anchors have no token axis and are left out by the caller).
+
     Returns:
         One entry per grounded point; `vs[baseline]` holds that point's steps and tokens and a
         paired test (diff, ci, p_value) per metric of `PAIRED_METRICS`, or None when the
         baseline has no point with as many tokens.
     """
-    baselines = [method for method in curves if method not in grounded]
     table = []
     for method in grounded:
         for point in curves.get(method, []):
             entry = Matched(method, point.finetune_steps, point.train_tokens, {})
-            for baseline in baselines:
+            for baseline in (other for other in curves if other != method):
                 matched = [p for p in curves[baseline] if p.train_tokens >= point.train_tokens]
                 if not matched:
                     entry.vs[baseline] = None

@@ -110,7 +110,7 @@ def _compare(args: argparse.Namespace) -> None:
 
     seeds = _integers("--seeds", args.seeds)
     budgets = _integers("--budgets", args.budgets)
-    path = compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite, seeds, budgets)
+    path = compare(args.config, args.set, args.methods.split(","), args.out, args.overwrite, seeds, budgets, args.grid)
     print(f"results: {path}\nreport: {path.parent / 'report.html'}")
 
 
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "fine-tunes once to the largest and is evaluated at each (needs finetune.schedule=constant)")
             verb.add_argument("--methods", default="mean,gti",
                               help=f"comma-separated methods among {', '.join(METHODS)}")
+            verb.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
+                              help="tune every method over these values on the validation targets, e.g. "
+                              "finetune.lr=1e-4,3e-4 or finetune.new_rows_lr=same,1e-3 or sasrec.lr=1e-3,3e-3 (repeatable)")
         verb.set_defaults(func=func)
     return parser
 

@@ -1,5 +1,6 @@
 """No fine-tuning or validation sample of a cold-items split shows a cold item, except where a method reads
-item text (grounding, LC-Rec's item2index and index2item), which shows every item's, cold ones included."""
+item text (GTI's grounding, LC-Rec's item2index and index2item), which shows every item's, cold ones included;
+the rows-first control's grounding (next-item prompts) shows none."""
 
 import itertools
 import random
@@ -7,12 +8,14 @@ import random
 import numpy as np
 import pytest
 
-from gti.config import FinetuneConfig, LcrecConfig, PromptConfig
+from gti.config import FinetuneConfig, LcrecConfig, PromptConfig, RunConfig
 from gti.data import Dataset, Item, cold_items_split
 from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import extend_vocabulary
 from gti.methods import METHODS, text_stages, uses_text
 from gti.sid import SemanticIds
+from gti.stages.artifacts import DataArtifact, Shared, SidsArtifact
+from gti.stages.ground import grounding_samples
 from gti.train.finetune import finetune_samples, seqrec_examples
 from gti.train.tasks import lcrec_samples, seqrec_samples
 
@@ -61,16 +64,21 @@ def test_next_item_fusionseqrec_and_validation_samples_never_show_a_cold_item(se
     assert len(mixed) == len(plain) + sum(len(task) for task in tasks.values())
 
 
-def test_grounding_shows_cold_items_text_and_only_text_methods_ground_or_mix_text_tasks(setup):
+def test_grounding_shows_cold_items_text_and_only_text_methods_ground_on_text_or_mix_text_tasks(setup, tmp_path):
     split, sids, builder = setup
-    for item in split.cold_items:  # the grounding stage builds samples for every item of the SIDs
-        assert item in sids.item_ids
-        samples = builder.grounding(item, "both")
-        assert samples and all(item in shown_items(s, builder, [item]) for s in samples)
+    dataset = Dataset("tiny", builder.items, {})
+    shared = Shared(DataArtifact("d", tmp_path, dataset, split), SidsArtifact("s", tmp_path, sids), builder.config)
+    config = RunConfig(finetune=FinetuneConfig(samples="sliding"), prompts=builder.config)
+    cold = set(split.cold_items)
+    gti = grounding_samples(config, shared, builder, METHODS["gti"].ground_on)  # text<->SID: every item, cold ones too
+    assert cold <= set().union(*(shown_items(s, builder, sids.item_ids) for s in gti))
+    rows_first = grounding_samples(config, shared, builder, METHODS["rows-first"].ground_on)  # next-item prompts
+    assert rows_first and not cold & set().union(*(shown_items(s, builder, sids.item_ids) for s in rows_first))
     for name, method in METHODS.items():
-        assert uses_text(name) == (method.init == "text" or method.ground or method.lcrec_tasks)
-        if not uses_text(name):  # text-free: no grounding, no text tasks: only next-item samples, cold-free above
-            assert not method.ground and not method.lcrec_tasks and text_stages(name) == ()
+        reads_text = method.init == "text" or (method.ground and method.ground_on == "text") or method.lcrec_tasks
+        assert uses_text(name) == reads_text
+        if not uses_text(name):  # text-free: no text grounding, no text tasks: only samples shown cold-free here
+            assert not method.lcrec_tasks and text_stages(name) == ()
     assert text_stages("gti") == ("ground",) and text_stages("lcrec") == ("finetune",)
     assert text_stages("text") == ("init",) and text_stages("gti+lcrec") == ("ground", "finetune")
-    assert not uses_text("mean") and not uses_text("random") and not uses_text("mean-hf")
+    assert not any(uses_text(name) for name in ("mean", "mean-rowlr", "random", "mean-hf", "rows-first", "mostpop", "sasrec"))

@@ -1,16 +1,21 @@
 """The cold-start tables of results.md and report.html: both test sets, every decoding, text vs text-free."""
 
+from gti.analysis.tables import _test, markdown
 from gti.coldstart import headline
 from gti.methods import text_stages
 from gti.results import Comparison
 
+ANCHOR_NOTES = {
+    "mostpop": "mostpop counts 0 for every cold item, so among cold items only the tie rule orders them (the same "
+               "order for every user): it cannot recommend a cold item on evidence",
+    "sasrec": "sasrec never trains on a cold item as a target or in a history, so its cold items' embeddings carry "
+              "no evidence about them",
+}
+"""What the anchors can do with a cold item, for the note of the tables."""
+
 
 def _interval(low_high: list[float] | None) -> str:
     return "-" if not low_high else f"[{low_high[0]:.4f}, {low_high[1]:.4f}]"
-
-
-def _test(test: dict | None) -> str:
-    return "-" if test is None else f"{test['diff']:+.4f} [{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}], p = {test['p_value']:.4f}"
 
 
 def cold_note(results: Comparison) -> str:
@@ -28,7 +33,14 @@ def cold_note(results: Comparison) -> str:
             f"(eval.cold_beams = {info['cold_beams']}); cold-only = {info['decodings']['cold-only']}. Cold share@10: "
             f"the mean share of the top-10 places that hold a cold item. Every item's SID, a cold item's too, comes "
             f"from its text; the stages that read item text beyond it: {texts}. Grounding and LC-Rec's "
-            f"item2index/index2item tasks show every item's text, cold items' included.")
+            f"item2index/index2item tasks show every item's text, cold items' included."
+            + _anchor_notes(results))
+
+
+def _anchor_notes(results: Comparison) -> str:
+    """` Anchors: ...; ....` for the anchors in the comparison, or nothing."""
+    notes = [note for name, note in ANCHOR_NOTES.items() if name in results.methods]
+    return "" if not notes else f" Anchors: {'; '.join(notes)}."
 
 
 def cold_tables(results: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -63,8 +75,5 @@ def cold_tables(results: Comparison) -> list[tuple[str, list[str], list[list[str
 
 def cold_markdown(results: Comparison) -> str:
     """The cold-start tables in Markdown, after their note; empty without a cold-items split."""
-    parts = []
-    for title, header, rows in cold_tables(results):
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        parts.append(f"### {title}\n\n" + "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]))
+    parts = [f"{title}:\n\n{markdown(header, rows)}" for title, header, rows in cold_tables(results)]
     return "" if not parts else "\n\n".join([cold_note(results), *parts])

@@ -1,11 +1,14 @@
 """Stage `evaluate`: trie-constrained beam search over the test users, ranking metrics and output measures.
 
 `evaluate_into` is also what fine-tuning calls for its budget points and validation uses
-for its beam-search measures, so every evaluation of a run is the same computation. In a
-cold-items split the usual files hold the warm test set (each prediction line says so), and
-`gti.stages.cold` adds both test sets ranked by every decoding (`cold_start.json[l]`).
+for its beam-search measures, so every evaluation of a run is the same computation. With
+`on="valid"` it ranks the validation targets instead (a learning-rate grid's points are chosen
+on those, never on the test targets) and writes predictions and metrics only. In a cold-items split the usual
+test files hold the warm test set (each prediction line says so), and `gti.stages.cold` adds both
+test sets ranked by every decoding (`cold_start.json[l]`).
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,9 +16,10 @@ import numpy as np
 import torch
 
 from gti.analysis import plot_pool_metrics
+from gti.anchors import popularity_counts
 from gti.artifacts import atomic_write, run_stage, write_json
 from gti.config import EvalConfig, RunConfig, TrainConfig, to_dict
-from gti.data import Split
+from gti.data import Example, Split
 from gti.device import compute_device, resolve_precision
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder
@@ -39,36 +43,61 @@ def eval_key(config: EvalConfig, options: TrainConfig, cold: bool = False) -> di
     return {**settings, "precision": resolve_precision(config.precision, compute_device())}
 
 
+def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
+    """The evaluation settings for the test targets (`eval`), or for the validation targets: the same search on the
+    first `train.validate_users` users."""
+    return config.eval if on == "test" else dataclasses.replace(config.eval, users=config.train.validate_users)
+
+
+def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Example]:
+    """The examples an evaluation ranks: the first `eval.users` test (or validation) targets, in user order."""
+    examples = split.test if on == "test" else split.valid
+    return examples[: config.users] if config.users else examples
+
+
+def write_predictions(out: Path, examples: list[Example], ranks: list[int | None], top: list[list[int]],
+                      item_ids: list[str], metrics: dict, test_set: str | None = None) -> None:
+    """`predictions.jsonl` (per user: target, its rank, the first 10 items, and `test_set` when given: `warm`
+    in a cold-items split) and `metrics.json` into `out`."""
+    which = {} if test_set is None else {"test_set": test_set}
+    lines = [
+        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank, "top10": [item_ids[row] for row in rows[:10]],
+                    **which})
+        for e, rank, rows in zip(examples, ranks, top)
+    ]
+    atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
+    write_json(out / "metrics.json", metrics)
+
+
+def output_measures(top: list[list[int]], split: Split, item_ids: list[str]) -> dict:
+    """Catalog coverage and popularity bias of the top-10 lists (popularity counted on the training sequences)."""
+    counts = popularity_counts(split.train, item_ids).astype(np.float64)
+    return {"catalog_coverage@10": catalog_coverage(top, len(item_ids), k=10),
+            "popularity_bias@10": popularity_bias(top, counts, k=10)}
+
+
 def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, split: Split, sids: SemanticIds,
-                  out: Path) -> dict:
-    """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`
-    (and, for a cold-items split, the cold-start files of `gti.stages.cold`)."""
-    examples = split.test[: config.users] if config.users else split.test
+                  out: Path, on: str = "test") -> dict:
+    """Beam-search the test users (`on="valid"`: the validation targets); write predictions and metrics, and for
+    the test users output measures and pool curves, into `out` (and, for a cold-items split, the cold-start
+    files of `gti.stages.cold`)."""
+    examples = eval_examples(config, split, on)
     prompts = [builder.seqrec(e.history).prompt for e in examples]
     targets = [sids.row(e.target) for e in examples]
     result = evaluate(
         model, prompts, targets, sids.trie(), builder.level_ids, beams=config.beams, batch_size=config.batch_size,
         pad_token_id=tokenizer.pad_token_id, progress=True, precision=config.precision,
     )
-    which = {"test_set": "warm"} if split.is_cold else {}
-    lines = [
-        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
-                    "top10": [sids.item_ids[row] for row, _ in ranked[:10]], **which})
-        for e, rank, ranked in zip(examples, result.ranks, result.ranked)
-    ]
-    atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
-    write_json(out / "metrics.json", result.metrics)
-    counts = np.zeros(len(sids.item_ids))
-    for sequence in split.train.values():
-        for item in sequence:
-            counts[sids.row(item)] += 1
     top = [[row for row, _ in ranked] for ranked in result.ranked]
+    write_predictions(out, examples, result.ranks, top, sids.item_ids, result.metrics,
+                      "warm" if split.is_cold and on == "test" else None)
+    if on != "test":
+        return {"users": len(examples), "split": on}
     if split.is_cold:
         cold_start_into(out, config, split, sids.item_ids, lm_ranker(model, tokenizer, builder, config, sids, split),
                         known={("warm", "beam"): top})
     write_json(out / "output.json", {
-        "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
-        "popularity_bias@10": popularity_bias(top, counts, k=10),
+        **output_measures(top, split, sids.item_ids),
         "invalid_sid_rate": invalid_sid_rate(
             model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
             batch_size=config.batch_size, precision=config.precision,
@@ -120,15 +149,16 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
     return validate
 
 
-def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path) -> EvalArtifact:
-    """Evaluate the fine-tuned model of `previous` into `folder` (once)."""
+def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path, on: str = "test") -> EvalArtifact:
+    """Evaluate the fine-tuned model of `previous` on the test (or, `on="valid"`, validation) targets into `folder` (once)."""
     def build(out: Path) -> dict:
         model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
         model.to(compute_device())
         with torch.no_grad():
-            return evaluate_into(model, tokenizer, shared.builder(tokenizer), config.eval, shared.data.split,
-                                 shared.sids.sids, out)
+            return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
+                                 shared.data.split, shared.sids.sids, out, on)
 
-    key = eval_key(config.eval, config.train, shared.data.split.is_cold)
+    key = eval_key(eval_settings(config, on), config.train, shared.data.split.is_cold and on == "test") | (
+        {} if on == "test" else {"split": on})
     manifest, _ = run_stage(folder, key, {"finetune": previous.key}, build)
     return EvalArtifact(manifest["key"], folder)

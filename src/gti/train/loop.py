@@ -39,6 +39,7 @@ from gti.train.batches import (  # noqa: F401 (the loop's batching, importable f
 )
 from gti.train.memory import check_fits
 from gti.train.records import Checkpoints, TrainLog
+from gti.train.rows import RowGroup
 
 
 @dataclass
@@ -104,6 +105,7 @@ def train(
     schedule: str = "linear",
     snapshot_steps: Sequence[int] = (),
     snapshot: Callable[[int, PreTrainedModel, TrainResult], None] | None = None,
+    rows: RowGroup | None = None,
 ) -> TrainResult:
     """Train `parameters` of `model` for `steps` AdamW steps (weight decay 0) on `samples`.
 
@@ -124,6 +126,8 @@ def train(
             result)` runs on the main process with the model in eval mode, under no_grad and the run's
             autocast. The torch RNG is restored afterwards and its time is not counted in
             `result.seconds`, so training goes on exactly as without it.
+        rows: rows (of matrices in `parameters`) that step at their own peak learning rate, with the
+            same warmup and schedule (see `RowGroup`); None: everything steps at `lr`.
     """
     options = options or TrainConfig()
     if steps == 0 or not samples:
@@ -134,17 +138,17 @@ def train(
         result = _train(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id,
                         seed=seed, warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, on_step=on_step,
                         description=description, options=options, workdir=workdir, validate=validate,
-                        schedule=schedule, snapshot_steps=snapshot_steps, snapshot=snapshot)
+                        schedule=schedule, snapshot_steps=snapshot_steps, snapshot=snapshot, rows=rows)
     result.deterministic = exact
     return result
 
 
 def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm, on_step,
-           description, options, workdir, validate, schedule, snapshot_steps, snapshot) -> TrainResult:
+           description, options, workdir, validate, schedule, snapshot_steps, snapshot, rows) -> TrainResult:
     """`train` inside its determinism context."""
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
-                 workdir=workdir, schedule=schedule)
+                 workdir=workdir, schedule=schedule, row_group=rows)
     progress = tqdm(range(run.start_step, steps), desc=description, leave=False, initial=run.start_step, total=steps,
                     disable=not run.accelerator.is_main_process)
     for step in progress:
@@ -190,6 +194,7 @@ class _Run:
     max_grad_norm: float
     pad_id: int
     description: str
+    rows: RowGroup | None = None
     start_step: int = 0
     clock: float = 0.0  # perf_counter origin of the training time (pauses move it forward)
     best_value: float | None = None
@@ -206,7 +211,7 @@ class _Run:
 
 
 def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm,
-           description, options, workdir, schedule) -> _Run:
+           description, options, workdir, schedule, row_group) -> _Run:
     """Checks, precision, memory, optimizer, resume from the latest checkpoint, the batch plan."""
     accelerator = make_accelerator()
     world = accelerator.num_processes
@@ -218,18 +223,27 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     if sharded and workdir is not None and options.checkpoint_every:
         raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
                        f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
+    if sharded and row_group is not None:
+        raise GtiError(f"finetune.new_rows_lr: needs whole embedding matrices on every process (one process or DDP), "
+                       f"not {accelerator.distributed_type.name}; unset it or launch with configs/accelerate/ddp.yaml")
     result.precision = resolve_precision(options.precision, accelerator.device)
     rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
     check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
                accelerator.device, description)
     torch.manual_seed(seed)
-    adamw = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    groups = [{"params": parameters, "peak_lr": lr}]
     named = _named(model, parameters)
+    if row_group is not None:
+        groups.append({"params": row_group.prepare(accelerator.device), "lr": row_group.lr, "peak_lr": row_group.lr})
+        named.update(row_group.named())
+    adamw = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
     checkpoints = Checkpoints(workdir) if workdir is not None else None
     latest = checkpoints.latest() if checkpoints is not None else None
     run_state: dict = {}
     if latest is not None:
         state, best_weights = checkpoints.load(latest, named, adamw)
+        if row_group is not None:
+            row_group.write_back()
         result.resumed_from = state["step"]
         result.losses, result.tokens, result.seconds = state["losses"], state["tokens"], state["seconds"]
         result.validations, result.best_step = state["validations"], state["best_step"]
@@ -244,7 +258,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         model=prepared, samples=samples, parameters=parameters, named=named, adamw=adamw, optimizer=optimizer,
         accelerator=accelerator, options=options, plan=BatchPlan(samples, batch_size, seed, options.group_by_length),
         log=log, checkpoints=checkpoints, result=result, steps=steps, lr=lr, warmup_steps=warmup_steps,
-        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description,
+        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description, rows=row_group,
         clock=time.perf_counter() - result.seconds, **run_state,
     )
 
@@ -269,9 +283,13 @@ def _step(run: _Run, step: int) -> float:
         tokens += batch.tokens
     step_lr = run.lr * run.factor(step)
     for group in run.optimizer.param_groups:
-        group["lr"] = step_lr
+        group["lr"] = group["peak_lr"] * run.factor(step)
     accelerator.clip_grad_norm_(run.parameters, run.max_grad_norm)
+    if run.rows is not None:
+        run.rows.take_gradients()
     run.optimizer.step()
+    if run.rows is not None:
+        run.rows.write_back()
     run.optimizer.zero_grad(set_to_none=True)
     if world > 1:
         total = accelerator.reduce(total, reduction="sum")
@@ -282,7 +300,8 @@ def _step(run: _Run, step: int) -> float:
     result.losses.append(value)
     result.tokens += tokens
     result.seconds = time.perf_counter() - run.clock
-    run.log.write({"step": step, "loss": value, "lr": step_lr, "tokens": result.tokens,
+    rows_lr = {} if run.rows is None else {"new_rows_lr": run.rows.lr * run.factor(step)}
+    run.log.write({"step": step, "loss": value, "lr": step_lr, **rows_lr, "tokens": result.tokens,
                    "tokens_per_s": round(result.tokens_per_second, 1), "seconds": round(result.seconds, 2)})
     return value
 
@@ -350,5 +369,7 @@ def _finish(run: _Run) -> TrainResult:
         with torch.no_grad():
             for name, parameter in run.named.items():
                 parameter.copy_(run.best_weights[name].to(parameter.device))
+        if run.rows is not None:
+            run.rows.write_back()
     run.accelerator.unwrap_model(run.model).eval()
     return run.result
