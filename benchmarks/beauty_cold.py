@@ -1,6 +1,7 @@
 """`make bench-cold`: can text grounding place items no training sequence holds? Cold-start items on Beauty.
 
-Runs `gti compare configs/beauty_cold.toml --methods mean,text,gti,lcrec`: a cold-items split of the
+Runs `gti compare configs/beauty_cold.toml --methods mostpop,sasrec,mean,text,gti,rows-first,lcrec`: a
+cold-items split of the
 2,000-user Beauty slice (10% of the catalog cold: in no training or validation example; the users whose
 last item is cold are the cold test set, the others the warm one), every method ranked by the plain
 beam search, with reserved beams for cold items, and (cold test set) over the cold items alone. Records
@@ -11,9 +12,11 @@ method), per method its training tokens and seconds (grounding included) and sec
 difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the versions and the
 commands, with repository-relative paths.
 
-Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--seeds 1,2]
-                                        [--run-dir DIR] [--out PATH] [--quick]
-  --methods: any methods of `gti compare --methods` (text-free ones are the controls GTI is compared with).
+Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ...]
+                                        [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
+  --methods: any methods of `gti compare --methods` (the text-free ones, `gti.methods.uses_text`, are the
+  controls GTI is compared with); `mean-rowlr` needs a --grid (without one it trains exactly as `mean`).
+  --grid: passed to `gti compare --grid` (every method tuned on the validation targets, which hold no cold item).
   --set: any config override, e.g. --set data.cold_fraction=0.2 --set eval.users=null.
   --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
   results/beauty_cold_quick.json: a smoke test of the script, not a measurement.
@@ -37,11 +40,12 @@ from machine import invocation, machine, relative_command, repo_relative  # benc
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("configs/beauty_cold.toml")
 RESULTS = Path("benchmarks/results")
-METHODS = "mean,text,gti,lcrec"
+METHODS = "mostpop,sasrec,mean,text,gti,rows-first,lcrec"
 QUICK_SETTINGS = [
     "data.users=null", "data.cold_fraction=0.2", "sids.levels=2", "sids.codes=4", "ground.steps=2",
     "ground.batch_size=4", "finetune.steps=2", "finetune.batch_size=4", "eval.users=null", "eval.beams=5",
-    "eval.batch_size=8", "eval.cold_beams=0.4",
+    "eval.batch_size=8", "eval.cold_beams=0.4", "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=2",
+    "sasrec.batch_size=8",
 ]
 WORDS = ("lip gloss cream shampoo mask serum brush nail polish soap oil red blue green black white "
          "rose mint vanilla matte shiny soft big small").split()
@@ -118,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
     parser.add_argument("--seeds", default=None)
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/beauty_cold (a temporary one with --quick)")
     parser.add_argument("--out", type=Path, default=None,
@@ -130,6 +135,7 @@ def main() -> None:
         run_dir = args.run_dir or (Path(scratch) / "run" if args.quick else Path("runs/beauty_cold"))
         command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
                    "--out", str(run_dir), *(["--seeds", args.seeds] if args.seeds else []),
+                   *(word for flag in args.grid for word in ("--grid", flag)),
                    *(word for setting in settings for word in ("--set", setting))]
         start = time.perf_counter()
         if subprocess.run(command, cwd=ROOT).returncode != 0:
@@ -140,7 +146,8 @@ def main() -> None:
             "benchmark": "cold-start items: gti compare on a cold-items split of "
                          + repo_relative(str(results["config"]["data"]["source"]), str(ROOT)),
             "quick": args.quick,
-            "note": f"{CONFIG}, methods {args.methods}" + "".join(f", --set {s}" for s in args.overrides)
+            "note": f"{CONFIG}, methods {args.methods}" + "".join(f", --grid {g}" for g in args.grid)
+                    + "".join(f", --set {s}" for s in args.overrides)
                     + (" (a tiny random model on a tiny random catalog: a smoke test, not a measurement)" if args.quick else ""),
             "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -116,16 +116,22 @@ def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_agains
     assert result["quick"] is True and result["cwd"] == "." and result["machine"]["cpu_cores"] >= 1
     assert "python benchmarks/beauty_cold.py --quick" in result["command"]
     assert result["compare_command"].startswith("python -m gti.cli compare configs/beauty_cold.toml")
-    assert list(result["methods"]) == ["mean", "text", "gti", "lcrec"]
+    assert list(result["methods"]) == ["mostpop", "sasrec", "mean", "text", "gti", "rows-first", "lcrec"]
     for name, method in result["methods"].items():
         assert set(method["cold_start"]) == {"warm", "cold"} and "cold-only" in method["cold_start"]["cold"]
-        assert result["compute"][name]["train_tokens"] == method["train_tokens"] > 0
+        anchor = name in ("mostpop", "sasrec")
+        assert result["compute"][name]["train_tokens"] == method["train_tokens"] and (method["train_tokens"] is None) == anchor
         assert result["compute"][name]["train_seconds"] == method["train_seconds"] >= 0
+        assert set(result["compute"][name]["stage_seconds"]) == ({"fit", "eval"} if anchor else
+                                                                 {"init", "finetune", "eval"} | ({"ground"} if name in
+                                                                                                ("gti", "rows-first") else set()))
     assert result["compute"]["gti"]["train_tokens"] > result["compute"]["mean"]["train_tokens"]  # grounding counted
     versus = result["gti_vs_best_text_free"]
     assert set(versus) == {"warm", "cold"} and set(versus["cold"]) == {"beam", "cold-beams", "cold-only"}
-    for test in versus["cold"].values():
-        assert test["against"] == "mean"  # the only text-free method of the defaults
+    for decoding, test in versus["cold"].items():
+        text_free = {name: result["methods"][name]["cold_start"]["cold"][decoding]["metrics"]["recall@5"]
+                     for name in ("mostpop", "sasrec", "mean", "rows-first")}
+        assert test["against"] == max(text_free, key=text_free.__getitem__)
         for metric in ("recall@10", "ndcg@10"):
             assert test[metric]["ci"][0] <= test[metric]["diff"] <= test[metric]["ci"][1]
             assert 0 < test[metric]["p_value"] <= 1
