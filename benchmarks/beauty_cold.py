@@ -1,16 +1,16 @@
 """`make bench-cold`: can text grounding place items no training sequence holds? Cold-start items on Beauty.
 
 Runs `gti compare configs/beauty_cold.toml --methods mostpop,sasrec,mean,text,gti,rows-first,lcrec`: a
-cold-items split of the
-2,000-user Beauty slice (10% of the catalog cold: in no training or validation example; the users whose
-last item is cold are the cold test set, the others the warm one), every method ranked by the plain
-beam search, with reserved beams for cold items, and (cold test set) over the cold items alone. Records
+cold-items split of the 2,000-user Beauty slice (10% of the catalog cold: in no training or validation
+example; the users whose last item is cold are the cold test set, the others the warm one), every method
+ranked by the plain beam search, with reserved beams for cold items, and (cold test set) over the cold
+items alone (the anchors rank their scores of every item by the same rules). Records
 benchmarks/results/beauty_cold_cpu.json: the run's results (config, each method's warm and cold metrics
 with CIs, cold shares and paired tests against mean init, every text method against the best text-free
-method), per method its training tokens and seconds (grounding included) and seconds per stage, and
-`gti_vs_best_text_free`: GTI minus the best text-free method, per test set and decoding (paired
-difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the versions and the
-commands, with repository-relative paths.
+method), per method its training tokens (null for the anchors) and seconds (grounding included) and
+seconds per stage, and `gti_vs_best_text_free`: GTI minus the best text-free method, per test set and
+decoding (paired difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the
+versions and the commands, with repository-relative paths.
 
 Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ...]
                                         [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]

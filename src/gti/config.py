@@ -242,7 +242,7 @@ class EvalConfig:
     """Trie-constrained beam search over the test users."""
 
     users: int | None = None
-    """Evaluate the first N test users (in user order); None evaluates all."""
+    """Evaluate the first N test users (in user order; in a cold-items split, of each test set); None evaluates all."""
     beams: int = 20
     """Beam width (at least the largest K)."""
     batch_size: int = 8

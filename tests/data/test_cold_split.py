@@ -112,6 +112,10 @@ def test_a_split_without_cold_test_users_or_cold_items_is_refused():
     dataset.sequences = {user: [item for item in sequence if item not in "gi"] for user, sequence in dataset.sequences.items()}
     with pytest.raises(GtiError, match=r"^data\.cold_fraction: .*has no test user whose last item is cold"):
         cold_items_split(dataset, 0.2, seed=0)
+    dataset = hand_made()
+    dataset.sequences = {"u2": list("agbi"), "u4": list("cg")}  # every last item cold
+    with pytest.raises(GtiError, match=r"^data\.cold_fraction: .*has no test user whose last item is warm; lower"):
+        cold_items_split(dataset, 0.2, seed=0)
     with pytest.raises(GtiError, match=r"^data\.cold_fraction: 0\.01 of 10 items selects 0 cold items"):
         cold_items_split(hand_made(), 0.01, seed=0)
 

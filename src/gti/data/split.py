@@ -119,7 +119,8 @@ def cold_items_split(dataset: Dataset, cold_fraction: float, seed: int, max_hist
     A user whose sequence is a single item once cold items are removed has no test example.
 
     Raises:
-        GtiError: a bad `cold_fraction`, `max_history` below 1, or no test user whose last item is cold.
+        GtiError: a bad `cold_fraction`, `max_history` below 1, or no test user whose last item is cold
+            (or none whose last item is warm).
     """
     cold = choose_cold_items(list(dataset.items), cold_fraction, seed)
     cold_set = set(cold)
@@ -128,10 +129,11 @@ def cold_items_split(dataset: Dataset, cold_fraction: float, seed: int, max_hist
     split = leave_one_out(Dataset(dataset.name, dataset.items, kept), max_history)
     warm_test = [e for e in split.test if e.target not in cold_set]
     cold_test = [e for e in split.test if e.target in cold_set]
-    if not cold_test:
-        raise GtiError(f"data.cold_fraction: the cold-items split of {dataset.name} ({len(cold)} cold items of "
-                       f"{len(dataset.items)}) has no test user whose last item is cold; "
-                       f"raise data.cold_fraction, change data.seed or use more users")
+    for examples, kind, advice in ((cold_test, "cold", "raise"), (warm_test, "warm", "lower")):
+        if not examples:
+            raise GtiError(f"data.cold_fraction: the cold-items split of {dataset.name} ({len(cold)} cold items of "
+                           f"{len(dataset.items)}) has no test user whose last item is {kind}; "
+                           f"{advice} data.cold_fraction, change data.seed or use more users")
     return Split(train=split.train, valid=split.valid, test=warm_test, cold_items=cold, cold_test=cold_test)
 
 

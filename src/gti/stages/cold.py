@@ -60,6 +60,7 @@ def cold_start_into(out: Path, config: EvalConfig, split: Split, item_ids: list[
     cold_rows = sorted(rows[item] for item in split.cold_items)
     reserved = reserved_count(config.cold_beams, config.beams)
     ks = cutoffs(config.beams)
+    cold = set(cold_rows)
     summary = {"cold_items": len(cold_rows), "catalog_items": len(item_ids), "beams": config.beams,
                "cold_beams": config.cold_beams, "reserved_beams": reserved, "sets": {}}
     lines = []
@@ -73,7 +74,6 @@ def cold_start_into(out: Path, config: EvalConfig, split: Split, item_ids: list[
                 "metrics": ranking_metrics(ranks, ks),
                 "cold_share": {f"cold_share@{k}": cold_share(top, cold_rows, k) for k in ks},
             }
-            cold = set(cold_rows)
             lines += [json.dumps({"test_set": test_set, "decoding": decoding, "user_id": e.user_id, "target": e.target,
                                   "rank": r, "top10": [item_ids[row] for row in ranked[:10]],
                                   "cold_in_top10": sum(row in cold for row in ranked[:10])})
@@ -87,7 +87,8 @@ def cold_start_into(out: Path, config: EvalConfig, split: Split, item_ids: list[
 def lm_ranker(model, tokenizer, builder: PromptBuilder, config: EvalConfig, sids: SemanticIds, split: Split) -> Ranker:
     """Beam search for each decoding: the whole catalog's trie, with reserved beams, or the cold items' trie."""
     cold_rows = sorted(sids.row(item) for item in split.cold_items)
-    tries = {"beam": sids.trie(), "cold-beams": sids.trie(), "cold-only": sids.trie(cold_rows)}
+    catalog = sids.trie()
+    tries = {"beam": catalog, "cold-beams": catalog, "cold-only": sids.trie(cold_rows)}
     reserved = reserved_count(config.cold_beams, config.beams)
 
     def rank(examples: list[Example], decoding: str) -> list[list[int]]:
