@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-serve venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve venv clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,11 @@ bench-budget: $(STAMP)
 FAIR_ARGS ?=
 bench-fair: $(STAMP)
 	$(PY) benchmarks/beauty_fair.py $(FAIR_ARGS)
+
+# cold-start items on Beauty (mostpop, sasrec, mean, text, gti, rows-first, lcrec); settings: make bench-cold COLD_ARGS="--methods mean,gti --set data.cold_fraction=0.2"
+COLD_ARGS ?=
+bench-cold: $(STAMP)
+	$(PY) benchmarks/beauty_cold.py $(COLD_ARGS)
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a second)
 bench-serve: demo

@@ -101,3 +101,39 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     assert {entry["method"] for entry in result["compute_matched"]} == {"rows-first", "gti"}
     best = result["summary"]["best_lm_vs_mostpop"]
     assert best["method"] in methods[2:] and set(best["paired"]) == {"diff", "ci", "p_value"}
+
+
+@pytest.mark.slow
+def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_against_the_best_text_free(tmp_path):
+    out = tmp_path / "cold.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, "benchmarks/beauty_cold.py", "--quick", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    text = out.read_text()
+    assert str(ROOT) not in text and str(tmp_path) not in text and "/tmp/" not in text
+    result = json.loads(text)
+    assert result["quick"] is True and result["cwd"] == "." and result["machine"]["cpu_cores"] >= 1
+    assert "python benchmarks/beauty_cold.py --quick" in result["command"]
+    assert result["compare_command"].startswith("python -m gti.cli compare configs/beauty_cold.toml")
+    assert list(result["methods"]) == ["mostpop", "sasrec", "mean", "text", "gti", "rows-first", "lcrec"]
+    for name, method in result["methods"].items():
+        assert set(method["cold_start"]) == {"warm", "cold"} and "cold-only" in method["cold_start"]["cold"]
+        anchor = name in ("mostpop", "sasrec")
+        assert result["compute"][name]["train_tokens"] == method["train_tokens"] and (method["train_tokens"] is None) == anchor
+        assert result["compute"][name]["train_seconds"] == method["train_seconds"] >= 0
+        assert set(result["compute"][name]["stage_seconds"]) == ({"fit", "eval"} if anchor else
+                                                                 {"init", "finetune", "eval"} | ({"ground"} if name in
+                                                                                                ("gti", "rows-first") else set()))
+    assert result["compute"]["gti"]["train_tokens"] > result["compute"]["mean"]["train_tokens"]  # grounding counted
+    versus = result["gti_vs_best_text_free"]
+    assert set(versus) == {"warm", "cold"} and set(versus["cold"]) == {"beam", "cold-beams", "cold-only"}
+    for decoding, test in versus["cold"].items():
+        text_free = {name: result["methods"][name]["cold_start"]["cold"][decoding]["metrics"]["recall@5"]
+                     for name in ("mostpop", "sasrec", "mean", "rows-first")}
+        assert test["against"] == max(text_free, key=text_free.__getitem__)
+        for metric in ("recall@10", "ndcg@10"):
+            assert test[metric]["ci"][0] <= test[metric]["diff"] <= test[metric]["ci"][1]
+            assert 0 < test[metric]["p_value"] <= 1
+    assert versus == {test_set: {decoding: by_method["gti"] for decoding, by_method in by_decoding.items()}
+                      for test_set, by_decoding in result["cold_start"]["text_vs_text_free"].items()}

@@ -4,6 +4,7 @@ import numpy as np
 
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, mean_of, read_ranks, seed_averaged_values, training_compute
+from gti.coldstart import has_cold_start, method_section
 from gti.distributed import is_main
 from gti.layout import STAGE_LABELS, RunLayout
 from gti.rec import metric_ci, per_user_values
@@ -27,12 +28,15 @@ def _seconds(layout: RunLayout, name: str, stages: tuple[str, ...]) -> dict[str,
 
 
 def _evaluation(result: MethodResult, layout: RunLayout, name: str) -> MethodResult:
-    """Test metrics, their CIs and output measures of the method's evaluate stage (also written to `<method>/metrics.json`)."""
+    """Test metrics, their CIs and output measures of the method's evaluate stage (also written to `<method>/metrics.json`),
+    and its cold-start section in a cold-items split."""
     evaluation = layout.stage(name, "eval")
     result.metrics = read_json(evaluation / "metrics.json")
     result.output = read_json(evaluation / "output.json")
     ranks = read_ranks(evaluation)
     result.metrics_ci = {metric: metric_ci(per_user_values(ranks, metric), metric) for metric in result.metrics}
+    if has_cold_start(evaluation):  # a cold-items split: `metrics` are the warm test set's
+        result.cold_start = method_section([evaluation])
     if is_main():
         write_json(layout.method(name) / "metrics.json", result.metrics)
     return result

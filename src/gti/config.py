@@ -42,7 +42,12 @@ class DataConfig:
     text_fields: list[str] = field(default_factory=lambda: ["title", "categories", "brand"])
     """Item fields rendered, in order, into the item text (empty fields dropped)."""
     seed: int = 0
-    """Seed of the user sample."""
+    """Seed of the user sample and of the cold items' choice."""
+    split: str = "leave-one-out"
+    """`leave-one-out` (last item to test, second to last to validation) or `cold-items` (a `cold_fraction` share of
+    the catalog, drawn with `seed`, never in a training or validation example; tested on warm and cold targets)."""
+    cold_fraction: float = 0.1
+    """`cold-items` split: the share of the catalog's items held out as cold, in (0, 1)."""
 
 
 @dataclass
@@ -237,7 +242,7 @@ class EvalConfig:
     """Trie-constrained beam search over the test users."""
 
     users: int | None = None
-    """Evaluate the first N test users (in user order); None evaluates all."""
+    """Evaluate the first N test users (in user order; in a cold-items split, of each test set); None evaluates all."""
     beams: int = 20
     """Beam width (at least the largest K)."""
     batch_size: int = 8
@@ -253,6 +258,9 @@ class EvalConfig:
     at_steps: list[int] = field(default_factory=list)
     """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
     on the same users with the same search; needs `finetune.schedule = "constant"`."""
+    cold_beams: float = 0.2
+    """`cold-items` split: also search with ceil(cold_beams x beams) beams reserved, at every level, for prefixes
+    of cold items (TIGER's epsilon), in [0, 1]; 0 turns that search off (see `gti.rec.beam`)."""
 
 
 @dataclass

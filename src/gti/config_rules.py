@@ -6,6 +6,7 @@ naming the key.
 
 from typing import TYPE_CHECKING
 
+from gti.data.split import SPLITS
 from gti.errors import GtiError
 from gti.methods import BASE_CHOICES, METHODS
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
+    ("data", "split"): SPLITS,
     ("init", "method"): tuple(METHODS),
     ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
     ("sids", "precision"): ("auto", "float32", "bfloat16"),
@@ -75,6 +77,7 @@ def validate(config: "RunConfig") -> "RunConfig":
     if config.sasrec.hidden % config.sasrec.heads:
         raise GtiError(f"sasrec.heads: must divide sasrec.hidden = {config.sasrec.hidden}")
     _check_at_steps(config)
+    _check_cold(config)
     for key in ("item2index", "index2item", "fusionseqrec"):
         if getattr(config.lcrec, key) < 0:
             raise GtiError(f"lcrec.{key}: must not be negative")
@@ -95,3 +98,11 @@ def _check_at_steps(config: "RunConfig") -> None:
         raise GtiError("eval.at_steps: cannot be combined with train.validate_every (it keeps the best, not the last, weights)")
     if config.finetune.mode != "full":
         raise GtiError('eval.at_steps: supported for finetune.mode = "full" only (LoRA adapters are merged at the end)')
+
+
+def _check_cold(config: "RunConfig") -> None:
+    """The cold-items split's shares: `data.cold_fraction` in (0, 1), `eval.cold_beams` in [0, 1]."""
+    if not 0 < config.data.cold_fraction < 1:
+        raise GtiError(f"data.cold_fraction: expected a share in (0, 1), got {config.data.cold_fraction}")
+    if not 0 <= config.eval.cold_beams <= 1:
+        raise GtiError(f"eval.cold_beams: expected a share of the beams in [0, 1], got {config.eval.cold_beams}")

@@ -84,7 +84,9 @@ def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, 
         ("dataset", f"`{data.source}` ({data.format or 'format detected'})"),
         ("users", f"{stats.get('users', '?')} ({'all' if data.users is None else f'{data.users} sampled, seed {data.seed}'})"),
         ("catalog items", items),
-        ("split", f"leave-one-out; histories up to {data.max_history} items, prompts use the last {config.prompts.history}"),
+        ("split", (data.split if data.split == "leave-one-out" else f"cold-items ({data.cold_fraction} of the catalog "
+                   "cold; test metrics are the warm test set's)")
+         + f"; histories up to {data.max_history} items, prompts use the last {config.prompts.history}"),
         ("semantic ids", f"{sids.levels} levels x {sids.codes} codes, {sids.quantizer}, encoder `{sids.encoder}`, seed {sids.seed}"),
         ("backbone", f"`{config.model.name}`"),
         ("method", f"`{method}`" + (f" (init base `{config.init.base}`)" if "gti" in method else "")),

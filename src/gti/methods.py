@@ -94,3 +94,24 @@ def trains_like(name: str) -> str:
     same = (own.init, own.ground, own.ground_on, own.lcrec_tasks) == (owner.init, owner.ground, owner.ground_on,
                                                                       owner.lcrec_tasks)
     return stem(name) if same else name
+
+
+def text_stages(name: str) -> tuple[str, ...]:
+    """The stages in which `name` reads item text beyond the SIDs (every method's SIDs come from item text).
+
+    `init` for the `text` initialization, `ground` for a grounding stage on text<->SID prompts (not
+    `rows-first`'s, on next-item prompts from the training sequences), `finetune` for the LC-Rec
+    tasks (item2index and index2item show every item's text, cold items' included; their next-item
+    and fusionseqrec samples come from training sequences and never show a cold item). A grounded
+    method started from `init.base = "text"` also reads it in `init`. Anchors (`mostpop`, `sasrec`)
+    read no text at all.
+    """
+    entry = METHODS[name]
+    return tuple(stage for stage, used in (("init", entry.init == "text"),
+                                           ("ground", entry.ground and entry.ground_on == "text"),
+                                           ("finetune", entry.lcrec_tasks)) if used)
+
+
+def uses_text(name: str) -> bool:
+    """Whether `name` reads item text beyond the SIDs (`text_stages`); the others are the text-free controls."""
+    return bool(text_stages(name))

@@ -57,13 +57,16 @@ class MethodResult:
     """Anchor -> metric -> paired test (diff, ci, p_value) of this method against it, user by user."""
     metrics_seed_std: dict[str, float] | None = None
     by_seed: dict[str, "MethodResult"] | None = None
+    cold_start: dict[str, dict] | None = None
+    """Cold-items split: test set (`warm`, `cold`) -> decoding -> {"users", "metrics", "ci", "cold_share"[,
+    "paired_vs_mean"]} (`gti.coldstart`); `metrics` above are then the warm test set's with the plain search."""
 
     def to_json(self) -> dict:
         data = {}
         for item in fields(self):
             value = getattr(self, item.name)
             if value is None and item.name in ("paired_vs_mean", "paired_vs_anchors", "metrics_seed_std", "by_seed",
-                                               "folder"):
+                                               "folder", "cold_start"):
                 continue
             if item.name == "by_budget":
                 value = [asdict(point) for point in value]
@@ -103,6 +106,8 @@ class Comparison:
     methods: dict[str, MethodResult]
     sids: dict = field(default_factory=dict)
     compute_matched: list[Matched] = field(default_factory=list)
+    cold_start: dict | None = None
+    """Cold-items split: the split's counts, the decodings and the text-vs-text-free tests (`gti.coldstart`)."""
     tuning: dict | None = None
 
     def to_json(self) -> dict:
@@ -111,7 +116,11 @@ class Comparison:
             "methods": {name: result.to_json() for name, result in self.methods.items()},
             "sids": self.sids, "compute_matched": [asdict(entry) for entry in self.compute_matched],
         }
-        return data if self.tuning is None else {**data, "tuning": self.tuning}
+        if self.tuning is not None:
+            data["tuning"] = self.tuning
+        if self.cold_start is not None:
+            data["cold_start"] = self.cold_start
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Comparison":
@@ -119,6 +128,7 @@ class Comparison:
             config=data["config"], seeds=data.get("seeds"),
             methods={name: MethodResult.from_json(result) for name, result in data["methods"].items()},
             sids=data.get("sids", {}), compute_matched=[Matched(**entry) for entry in data.get("compute_matched", [])],
+            cold_start=data.get("cold_start"),
             tuning=data.get("tuning"),
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
+from gti.coldstart import attach as attach_cold_start
 from gti.collect import anchor_result, combine_seeds, method_result
 from gti.config import RunConfig, from_dict, load_config, to_dict
 from gti.distributed import is_main
@@ -123,6 +124,8 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
     result = run_method(config, layout, name, prepare(config, layout), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
+        if result.cold_start:
+            write_json(layout.root / "cold_start.json", result.cold_start)
     return result
 
 
@@ -196,6 +199,9 @@ def compare(
         {name: comparison.methods[name].by_budget for name in models}, budget_ranks, grounded(models)
     )
     comparison.sids = read_json(layout.sids / "report.json")
+    if shared.data.split.is_cold:
+        attach_cold_start(comparison, {name: [seed.stage(name, "eval") for seed in layouts] for name in methods},
+                          read_json(layout.data / "stats.json")["split"], "mean" if "mean" in methods else None)
     _paired_tests(comparison, methods, ranks)
     if is_main():
         write_report(comparison, layout.root)

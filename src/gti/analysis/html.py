@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from gti.analysis.cold import cold_note, cold_tables
 from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.curves import plot_budget_curves
 from gti.analysis.plots import plot_training_curves
@@ -192,6 +193,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
                      "budget (see the compute-matched comparison for equal training tokens).</p>")
         parts.append(_table(["method", "recall@10 gain", "recall@10 diff", "p", "ndcg@10 gain", "ndcg@10 diff", "p"], gain_rows))
     parts += _budget_section(results, run_dir)
+    if results.cold_start is not None:
+        parts.append(f"<h2>Cold-start items</h2><p class='note'>{html.escape(cold_note(results))}</p>")
+        parts += [f"<h3>{html.escape(title)}</h3>" + _table(header, rows) for title, header, rows in cold_tables(results)]
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
                  "(Pearson) against the quantizer's codebook pooled over levels (each level standardized first) "
                  "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value: the "

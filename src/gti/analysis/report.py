@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from gti.analysis.cold import cold_markdown
 from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.html import write_html_report
 from gti.analysis.plots import plot_effective_rank, plot_spectrum
@@ -42,14 +43,15 @@ def markdown_table(results: Comparison) -> str:
 
 
 def write_report(results: Comparison, run_dir: Path) -> None:
-    """Print the metrics table, write `results.md` (with the anchors' tables and the grid when there are),
-    and gather the diagnostics with their plots."""
+    """Print the metrics table, write `results.md` (with the anchors' tables, the grid and the cold-start
+    tables when there are), and gather the diagnostics with their plots."""
     parts = [markdown_table(results) + f"\n\n95% CI: {CI_METHOD}."]
     for title, (header, rows) in [("Anchors' fits", anchor_fits(results)), ("Against the anchors", versus_anchors(results)),
                                   ("Grid points on the validation targets", grid_points(results))]:
         if rows:
             parts.append(f"{title}:\n\n{markdown(header, rows)}")
-    text = "\n\n".join(parts)
+    cold = cold_markdown(results)
+    text = "\n\n".join(parts + ([cold] if cold else []))
     print(text)
     atomic_write(Path(run_dir) / "results.md", text + "\n")
     if any(result.kind == "lm" for result in results.methods.values()):

@@ -6,6 +6,13 @@ one token per beam. `generate(num_beams=...)` instead runs the prompt on every b
 row, which is most of its cost. Scores are log-probabilities normalized over the full
 vocabulary, exactly what the model assigns to the SID tokens, accumulated in float32;
 equal scores are ordered by the fixed hash of `gti.rec.ties`, never by token index.
+
+Reserved beams (TIGER's epsilon, for cold-start items): given a set of item rows and a count r,
+at every level the kept candidates are the best r of those whose prefix leads to one of the
+items (at the last level: that are one of them), then the best of all the others up to `beams`
+in all, best first by the same (score, tie key) rule. When the plain top `beams` already hold r
+such candidates this is the plain search; with fewer than r such candidates all of them are kept.
+A trie over part of the catalog (`SidTrie(..., rows=...)`) restricts the search to those items.
 """
 
 import copy
@@ -40,12 +47,41 @@ def prefill(
     return hidden[:, -1], cache, mask, positions[:, -1] + 1
 
 
-def _top(scores: torch.Tensor, keys: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best of each row by score, equal scores ordered by `keys` (see `gti.rec.ties`): (B, N) -> (B, k) x 2."""
+def top_by_score(scores: torch.Tensor, keys: torch.Tensor, k: int, marked: torch.Tensor | None = None,
+         reserved: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of each row by score, equal scores ordered by `keys` (see `gti.rec.ties`): (B, N) -> (B, k) x 2.
+
+    With `marked` ((B, N) bool) and `reserved` > 0, the best `reserved` marked candidates of finite score
+    are kept first and the other places go to the best of the rest (the reserved-beams rule above); the
+    k kept come back best first.
+    """
     by_key = keys.argsort(dim=1, stable=True)  # (B, N)
-    order = scores.gather(1, by_key).argsort(dim=1, descending=True, stable=True)[:, :k]  # (B, k)
-    picked = by_key.gather(1, order)
+    ranked = by_key.gather(1, scores.gather(1, by_key).argsort(dim=1, descending=True, stable=True))  # (B, N) best first
+    if marked is not None and reserved > 0:
+        ranked = reserve_places(ranked, scores, marked, k, min(reserved, k))
+    picked = ranked[:, :k]  # (B, k)
     return scores.gather(1, picked), picked
+
+
+def reserve_places(ranked: torch.Tensor, scores: torch.Tensor, marked: torch.Tensor, k: int, reserved: int) -> torch.Tensor:
+    """Reorder ranked candidates so that the first k are the reserved-beams selection, best first.
+
+    Args:
+        ranked: (B, N) candidate indices, best first.
+        scores: (B, N) candidate scores (-inf: not a real candidate), by candidate index.
+        marked: (B, N) bool, by candidate index: the candidates the reserved places are for.
+        k: places in all.
+        reserved: places for marked candidates (at most k).
+
+    Returns:
+        (B, N) `ranked` with the kept candidates first, each group in its ranked order.
+    """
+    live = marked.gather(1, ranked) & (scores.gather(1, ranked) > float("-inf"))  # (B, N) in rank order
+    chosen = live & (live.cumsum(dim=1) <= reserved)  # (B, N) the best `reserved` marked ones
+    others = ~chosen
+    room = k - chosen.sum(dim=1, keepdim=True)  # (B, 1)
+    keep = chosen | (others & (others.cumsum(dim=1) <= room))  # (B, N) exactly k per row
+    return ranked.gather(1, (~keep).long().argsort(dim=1, stable=True))
 
 
 def _classes(parent_class: torch.Tensor, row_class: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,12 +109,15 @@ def _search_batch(
     pad_token_id: int,
     head: SidHead,
     row_classes: list[torch.Tensor],
+    marks: list[torch.Tensor] | None = None,
+    reserved: int = 0,
 ) -> list[list[tuple[int, float]]]:
     """Beam search for one batch of prompts; see `constrained_beam_search`.
 
     Beams of one prompt that fed bit-equal input rows so far (a collapsed model's beams) are one
     *class*: the model runs one row per class, and its members share that row's float32 scores, so
-    they tie exactly and the tie rule decides. Classes never span prompts.
+    they tie exactly and the tie rule decides. Classes never span prompts. `marks` (per level, which
+    children lead to a reserved item; `SidTrie.leading_to`) and `reserved` give the reserved beams.
     """
     device = model.device
     n_prompts = len(prompts)
@@ -100,7 +139,9 @@ def _search_batch(
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(n_prompts, width * n_codes)  # (B, W*K)
         last = level == trie.levels - 1
         keys = tie_key(children.clamp(min=0), salt=0 if last else level + 1).reshape(n_prompts, width * n_codes)
-        scores, picked = _top(candidates, keys, min(beams, width * n_codes))  # (B, W'), (B, W')
+        marked = None if marks is None else (
+            (children >= 0) & marks[level].to(device)[children.clamp(min=0)]).reshape(n_prompts, width * n_codes)
+        scores, picked = top_by_score(candidates, keys, min(beams, width * n_codes), marked, reserved)  # (B, W'), (B, W')
         parents = (picked // n_codes + prompt_offset * width).reshape(-1)  # (B*W',) rows of the previous state
         codes = (picked % n_codes).reshape(-1)  # (B*W',)
         width = scores.shape[1]
@@ -149,6 +190,8 @@ def constrained_beam_search(
     pad_token_id: int = 0,
     progress: bool = False,
     precision: str = "float32",
+    reserved_rows=(),
+    reserved_beams: int = 0,
 ) -> list[list[tuple[int, float]]]:
     """The top items for each prompt by beam search restricted to the catalog's semantic ids.
 
@@ -170,6 +213,9 @@ def constrained_beam_search(
         pad_token_id: id used for left padding (masked out, so any id works).
         progress: show a tqdm bar over batches.
         precision: `float32` (default), `bfloat16` or `auto` for the model's layers (see `gti.device`).
+        reserved_rows: item rows that `reserved_beams` beams are kept for at every level (the
+            reserved-beams rule in the module's docstring: TIGER's epsilon for cold-start items).
+        reserved_beams: how many beams (at most `beams`); 0 is the plain search.
 
     Returns:
         Per prompt, up to `beams` pairs (item row, total log-probability of its SID tokens), best first.
@@ -179,6 +225,9 @@ def constrained_beam_search(
         raise GtiError(f"beams and batch_size must be positive, got {beams} and {batch_size}")
     if len(token_ids) != trie.levels:
         raise GtiError(f"token ids cover {len(token_ids)} levels, the trie has {trie.levels}")
+    if not 0 <= reserved_beams <= beams:
+        raise GtiError(f"reserved beams must be in [0, beams = {beams}], got {reserved_beams}")
+    marks = trie.leading_to(reserved_rows) if reserved_beams and len(reserved_rows) else None
     head = SidHead(model, token_ids)
     row_classes = input_row_classes(model, token_ids)
     results: list[list[tuple[int, float]]] = []
@@ -186,7 +235,8 @@ def constrained_beam_search(
     with autocast(precision, model.device):
         for start in tqdm(starts, desc="beam search", unit="batch", disable=not progress):
             batch = prompts[start : start + batch_size]
-            results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id, head, row_classes))
+            results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id, head, row_classes,
+                                         marks, reserved_beams))
     return results
 
 

@@ -74,9 +74,12 @@ class SemanticIds:
         """Every token these ids can use, level by level: the vocabulary to add to a model."""
         return codec.sid_tokens(self.codebook_sizes)
 
-    def trie(self) -> SidTrie:
-        """A prefix trie over all ids, for constrained decoding (its item indices are rows)."""
-        return SidTrie(self.codes, self.codebook_sizes)
+    def trie(self, rows=None) -> SidTrie:
+        """A prefix trie over all ids (or only the items of `rows`), for constrained decoding (its item indices are rows)."""
+        if rows is None:
+            return SidTrie(self.codes, self.codebook_sizes)
+        rows = np.asarray(rows, dtype=np.int64)
+        return SidTrie(self.codes[rows], self.codebook_sizes, rows=rows)
 
     def save(self, folder: Path) -> None:
         """Write `folder/sids.json` atomically: {"codebook_sizes": [...], "sids": {item_id: [codes]}}."""

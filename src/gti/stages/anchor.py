@@ -6,7 +6,10 @@ rows), the top `eval.beams` items kept, a target beyond them a miss, so metrics,
 and paired tests mean the same as for beam search. Nothing is excluded from the ranking (the LM
 methods' beam search does not exclude history items either). Catalog rows are the dataset's item
 order, which is also the SIDs' row order. Anchors have no invalid SIDs (`invalid_sid_rate` null)
-and no pool curves.
+and no pool curves. In a cold-items split they write the cold-start files too
+(`gti.stages.cold`), ranking the same scores by every decoding (`gti.rec.cold.rank_scores`):
+mostpop counts 0 for every cold item, so among cold items only the tie rule orders it (the same
+order for every user), and SASRec never trains on a cold item as a target or in a history.
 """
 
 import time
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 
 from gti.anchors import SASRec, popularity_counts, sasrec_scores, top_rows, train_sasrec
@@ -22,7 +26,9 @@ from gti.config import RunConfig, to_dict
 from gti.device import compute_device
 from gti.errors import GtiError
 from gti.rec import rank_of, ranking_metrics
+from gti.rec.cold import rank_scores, reserved_count
 from gti.stages.artifacts import DataArtifact, EvalArtifact, Weights
+from gti.stages.cold import cold_start_into
 from gti.stages.evaluate import eval_examples, eval_settings, output_measures, write_predictions
 
 
@@ -89,6 +95,16 @@ def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArt
     beams = min(config.eval.beams, len(catalog))
 
     settings = eval_settings(config, on)
+    cold = data.split.is_cold and on == "test"  # then every decoding of both test sets too
+    cold_rows = [rows[item] for item in data.split.cold_items]
+    reserved = reserved_count(settings.cold_beams, settings.beams)
+
+    def rank_cold(examples, decoding: str) -> list[list[int]]:
+        """A decoding of a cold-items split over the anchor's scores of every item (`gti.rec.cold.rank_scores`)."""
+        histories = [[rows[item] for item in e.history] for e in examples]
+        return [ranked for scores in _scores(name, config, fitted, catalog, histories)
+                for ranked in rank_scores(torch.from_numpy(np.array(scores, dtype=np.float32)), cold_rows, beams,
+                                          decoding, reserved)]
 
     def build(out: Path) -> dict:
         examples = eval_examples(settings, data.split, on)
@@ -96,11 +112,14 @@ def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArt
         top = [list(row) for scores in _scores(name, config, fitted, catalog, histories) for row in top_rows(scores, beams)]
         ranks = [rank_of(rows[e.target], row) for e, row in zip(examples, top)]
         ks = tuple(k for k in (1, 5, 10, 20) if k <= config.eval.beams)
-        write_predictions(out, examples, ranks, top, catalog, ranking_metrics(ranks, ks))
+        write_predictions(out, examples, ranks, top, catalog, ranking_metrics(ranks, ks), "warm" if cold else None)
         if on == "test":
             write_json(out / "output.json", {**output_measures(top, data.split, catalog), "invalid_sid_rate": None})
+        if cold:
+            cold_start_into(out, settings, data.split, catalog, rank_cold, known={("warm", "beam"): top})
         return {"users": len(examples), "split": on}
 
-    key = {"beams": settings.beams, "users": settings.users} | ({} if on == "test" else {"split": on})
+    key = {"beams": settings.beams, "users": settings.users} | ({} if on == "test" else {"split": on}) | (
+        {"cold_beams": settings.cold_beams} if cold else {})
     manifest, _ = run_stage(folder, key, {"fit": fitted.key}, build)
     return EvalArtifact(manifest["key"], folder)

@@ -3,7 +3,9 @@
 `evaluate_into` is also what fine-tuning calls for its budget points and validation uses
 for its beam-search measures, so every evaluation of a run is the same computation. With
 `on="valid"` it ranks the validation targets instead (a learning-rate grid's points are chosen
-on those, never on the test targets) and writes predictions and metrics only.
+on those, never on the test targets) and writes predictions and metrics only. In a cold-items split the usual
+test files hold the warm test set (each prediction line says so), and `gti.stages.cold` adds both
+test sets ranked by every decoding (`cold_start.json[l]`).
 """
 
 import dataclasses
@@ -24,17 +26,20 @@ from gti.lm.prompts import PromptBuilder
 from gti.rec import catalog_coverage, evaluate, invalid_sid_rate, pool_metrics, pool_ranks, popularity_bias
 from gti.sid import SemanticIds
 from gti.stages.artifacts import EvalArtifact, Shared, Weights
+from gti.stages.cold import cold_start_into, lm_ranker
 from gti.stages.common import extended_backbone
 from gti.train.loop import answer_loss, collate
 
 
-def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
+def eval_key(config: EvalConfig, options: TrainConfig, cold: bool = False) -> dict:
     """The settings that change an evaluation's result (budget points are the fine-tuning stage's).
 
     `precision` is the evaluation's own (`eval.precision`, resolved on this machine); `options` is kept
-    for callers that pass the training options.
+    for callers that pass the training options. `cold_beams` counts only for a cold-items split (`cold`),
+    so a leave-one-out evaluation keeps the key it had before that setting existed.
     """
-    settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
+    unused = ("at_steps",) if cold else ("at_steps", "cold_beams")
+    settings = {key: value for key, value in to_dict(config).items() if key not in unused}
     return {**settings, "precision": resolve_precision(config.precision, compute_device())}
 
 
@@ -51,10 +56,13 @@ def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Ex
 
 
 def write_predictions(out: Path, examples: list[Example], ranks: list[int | None], top: list[list[int]],
-                      item_ids: list[str], metrics: dict) -> None:
-    """`predictions.jsonl` (per user: target, its rank, the first 10 items) and `metrics.json` into `out`."""
+                      item_ids: list[str], metrics: dict, test_set: str | None = None) -> None:
+    """`predictions.jsonl` (per user: target, its rank, the first 10 items, and `test_set` when given: `warm`
+    in a cold-items split) and `metrics.json` into `out`."""
+    which = {} if test_set is None else {"test_set": test_set}
     lines = [
-        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank, "top10": [item_ids[row] for row in rows[:10]]})
+        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank, "top10": [item_ids[row] for row in rows[:10]],
+                    **which})
         for e, rank, rows in zip(examples, ranks, top)
     ]
     atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
@@ -71,7 +79,8 @@ def output_measures(top: list[list[int]], split: Split, item_ids: list[str]) -> 
 def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, split: Split, sids: SemanticIds,
                   out: Path, on: str = "test") -> dict:
     """Beam-search the test users (`on="valid"`: the validation targets); write predictions and metrics, and for
-    the test users output measures and pool curves, into `out`."""
+    the test users output measures and pool curves, into `out` (and, for a cold-items split, the cold-start
+    files of `gti.stages.cold`)."""
     examples = eval_examples(config, split, on)
     prompts = [builder.seqrec(e.history).prompt for e in examples]
     targets = [sids.row(e.target) for e in examples]
@@ -80,9 +89,13 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
         pad_token_id=tokenizer.pad_token_id, progress=True, precision=config.precision,
     )
     top = [[row for row, _ in ranked] for ranked in result.ranked]
-    write_predictions(out, examples, result.ranks, top, sids.item_ids, result.metrics)
+    write_predictions(out, examples, result.ranks, top, sids.item_ids, result.metrics,
+                      "warm" if split.is_cold and on == "test" else None)
     if on != "test":
         return {"users": len(examples), "split": on}
+    if split.is_cold:
+        cold_start_into(out, config, split, sids.item_ids, lm_ranker(model, tokenizer, builder, config, sids, split),
+                        known={("warm", "beam"): top})
     write_json(out / "output.json", {
         **output_measures(top, split, sids.item_ids),
         "invalid_sid_rate": invalid_sid_rate(
@@ -145,6 +158,7 @@ def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path,
             return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
                                  shared.data.split, shared.sids.sids, out, on)
 
-    key = eval_key(eval_settings(config, on), config.train) | ({} if on == "test" else {"split": on})
+    key = eval_key(eval_settings(config, on), config.train, shared.data.split.is_cold and on == "test") | (
+        {} if on == "test" else {"split": on})
     manifest, _ = run_stage(folder, key, {"finetune": previous.key}, build)
     return EvalArtifact(manifest["key"], folder)

@@ -75,6 +75,6 @@ def run_finetune(config: RunConfig, method: Method, previous: Weights, shared: S
     if tasks is not None:
         key_config["lcrec"] = to_dict(tasks)
     if at_steps:  # the points are evaluated inside the stage
-        key_config["points"] = {"at_steps": at_steps, "eval": eval_key(config.eval, config.train)}
+        key_config["points"] = {"at_steps": at_steps, "eval": eval_key(config.eval, config.train, split.is_cold)}
     manifest = training_stage(folder, key_config, {"previous": previous.key}, config.train, build)
     return Weights(manifest["key"], folder / "model")

@@ -4,6 +4,10 @@ LC-Rec mixes alignment tasks into fine-tuning: item text -> SID (`item2index`), 
 text (`index2item`) and history SIDs -> the next item's title (`fusionseqrec`). A task of
 weight w adds round(w x n) samples, n the number of next-item samples; the training loop
 shuffles them all together.
+
+item2index and index2item draw from the whole catalog, so in a cold-items split they show cold
+items' text and SIDs (LC-Rec's text tasks read every item's text, as GTI's grounding does);
+fusionseqrec, like the next-item samples, comes from the training sequences, which hold no cold item.
 """
 
 import random

@@ -1,0 +1,167 @@
+"""`make bench-cold`: can text grounding place items no training sequence holds? Cold-start items on Beauty.
+
+Runs `gti compare configs/beauty_cold.toml --methods mostpop,sasrec,mean,text,gti,rows-first,lcrec`: a
+cold-items split of the 2,000-user Beauty slice (10% of the catalog cold: in no training or validation
+example; the users whose last item is cold are the cold test set, the others the warm one), every method
+ranked by the plain beam search, with reserved beams for cold items, and (cold test set) over the cold
+items alone (the anchors rank their scores of every item by the same rules). Records
+benchmarks/results/beauty_cold_cpu.json: the run's results (config, each method's warm and cold metrics
+with CIs, cold shares and paired tests against mean init, every text method against the best text-free
+method), per method its training tokens (null for the anchors) and seconds (grounding included) and
+seconds per stage, and `gti_vs_best_text_free`: GTI minus the best text-free method, per test set and
+decoding (paired difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the
+versions and the commands, with repository-relative paths.
+
+Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ...]
+                                        [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
+  --methods: any methods of `gti compare --methods` (the text-free ones, `gti.methods.uses_text`, are the
+  controls GTI is compared with); `mean-rowlr` needs a --grid (without one it trains exactly as `mean`).
+  --grid: passed to `gti compare --grid` (every method tuned on the validation targets, which hold no cold item).
+  --set: any config override, e.g. --set data.cold_fraction=0.2 --set eval.users=null.
+  --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
+  results/beauty_cold_quick.json: a smoke test of the script, not a measurement.
+"""
+
+import argparse
+import gzip
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gti.artifacts import read_json, write_json
+from machine import invocation, machine, relative_command, repo_relative  # benchmarks/machine.py, next to this script
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = Path("configs/beauty_cold.toml")
+RESULTS = Path("benchmarks/results")
+METHODS = "mostpop,sasrec,mean,text,gti,rows-first,lcrec"
+QUICK_SETTINGS = [
+    "data.users=null", "data.cold_fraction=0.2", "sids.levels=2", "sids.codes=4", "ground.steps=2",
+    "ground.batch_size=4", "finetune.steps=2", "finetune.batch_size=4", "eval.users=null", "eval.beams=5",
+    "eval.batch_size=8", "eval.cold_beams=0.4", "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=2",
+    "sasrec.batch_size=8",
+]
+WORDS = ("lip gloss cream shampoo mask serum brush nail polish soap oil red blue green black white "
+         "rose mint vanilla matte shiny soft big small").split()
+
+
+def tiny_inputs(folder: Path) -> list[str]:
+    """A random 2-layer, hidden-16 Llama and a 40-item, 30-user catalog in `folder`; the --set flags that use them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    rng = random.Random(0)
+    data = folder / "data"
+    data.mkdir(parents=True)
+    with gzip.open(data / "items.jsonl.gz", "wt") as items:
+        for i in range(40):
+            items.write(json.dumps({"item_id": f"i{i}", "title": " ".join(rng.sample(WORDS, 3)),
+                                    "categories": ["Beauty", rng.choice(WORDS)]}) + "\n")
+    lines = ["user_id\titem_id\ttimestamp"]
+    for user in range(30):
+        lines += [f"u{user}\ti{item}\t{1000 + step}" for step, item in enumerate(rng.sample(range(40), rng.randint(4, 8)))]
+    (data / "interactions.tsv").write_text("\n".join(lines) + "\n")
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
+    for word in WORDS + list("abcdefghijklmnopqrstuvwxyz0123456789:?.,"):
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                        unk_token="<unk>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2,
+    ))
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    return [f"data.source={json.dumps(str(data))}", f"model.name={json.dumps(str(folder / 'model'))}"]
+
+
+def gti_vs_best_text_free(results: dict, method: str = "gti") -> dict | None:
+    """`method` against the best text-free method, per test set and decoding, from results.json's tests."""
+    versus = (results.get("cold_start") or {}).get("text_vs_text_free", {})
+    found = {test_set: {decoding: by_method[method] for decoding, by_method in by_decoding.items() if method in by_method}
+             for test_set, by_decoding in versus.items()}
+    return found if any(found.values()) else None
+
+
+def compute(results: dict) -> dict:
+    """Per method: training tokens and seconds of every training stage (grounding included), seconds per stage."""
+    return {name: {"train_tokens": result.get("train_tokens"), "train_seconds": result.get("train_seconds"),
+                   "stage_seconds": result.get("seconds", {})}
+            for name, result in results["methods"].items()}
+
+
+def without_paths(value, cwd: str):
+    """`value` with every absolute path (or a path relative to `cwd` that exists) written repository-relative."""
+    if isinstance(value, dict):
+        return {key: without_paths(item, cwd) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_paths(item, cwd) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return repo_relative(value, cwd)
+    return value
+
+
+def shown_setting(setting: str) -> str:
+    """A `--set KEY=VALUE` as a result records it: a path value written repository-relative."""
+    key, _, value = setting.partition("=")
+    path = value.strip('"')
+    return f"{key}={json.dumps(repo_relative(path))}" if path.startswith("/") else setting
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=METHODS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--seeds", default=None)
+    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/beauty_cold (a temporary one with --quick)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/beauty_cold_cpu.json (beauty_cold_quick.json with --quick)")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    out = args.out or ROOT / RESULTS / ("beauty_cold_quick.json" if args.quick else "beauty_cold_cpu.json")
+    with tempfile.TemporaryDirectory(prefix="beauty_cold_") as scratch:
+        settings = [*(QUICK_SETTINGS + tiny_inputs(Path(scratch)) if args.quick else []), *args.overrides]
+        run_dir = args.run_dir or (Path(scratch) / "run" if args.quick else Path("runs/beauty_cold"))
+        command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
+                   "--out", str(run_dir), *(["--seeds", args.seeds] if args.seeds else []),
+                   *(word for flag in args.grid for word in ("--grid", flag)),
+                   *(word for setting in settings for word in ("--set", setting))]
+        start = time.perf_counter()
+        if subprocess.run(command, cwd=ROOT).returncode != 0:
+            sys.exit("beauty_cold: gti compare failed")
+        wall = time.perf_counter() - start
+        results = read_json((ROOT / run_dir) / "results.json")
+        record = {
+            "benchmark": "cold-start items: gti compare on a cold-items split of "
+                         + repo_relative(str(results["config"]["data"]["source"]), str(ROOT)),
+            "quick": args.quick,
+            "note": f"{CONFIG}, methods {args.methods}" + "".join(f", --grid {g}" for g in args.grid)
+                    + "".join(f", --set {s}" for s in args.overrides)
+                    + (" (a tiny random model on a tiny random catalog: a smoke test, not a measurement)" if args.quick else ""),
+            "wall_s": round(wall, 1),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "gti_vs_best_text_free": gti_vs_best_text_free(results),
+            "compute": compute(results),
+            **results,
+            "compare_command": relative_command(["python", *command[1:-2 * len(settings)],
+                                                 *(w for s in settings for w in ("--set", shown_setting(s)))], str(ROOT)),
+            "machine": machine(),
+            **invocation(),
+        }
+        write_json(out, without_paths(record, str(ROOT)))
+    print(f"wrote {repo_relative(str(out))}")
+
+
+if __name__ == "__main__":
+    main()
