@@ -6,6 +6,7 @@ overrides, and rejects unknown keys, wrong types and impossible values with one 
 """
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -71,7 +72,9 @@ class ModelConfig:
     """The backbone language model."""
 
     name: str = "smollm2-135m"
-    """`smollm2-135m` (offline default) or any Hugging Face causal LM name or local path."""
+    """`smollm2-135m` (offline default: SmolLM2-135M-Instruct de-quantized from a Q4_1 GGUF file), `tiny-random` (a
+    tiny random Llama built locally, for quick tries: its outputs mean nothing) or any Hugging Face causal LM name or
+    local folder."""
     trust_remote_code: bool = False
     """Allow the model's own Python code from the hub; off unless asked for."""
 
@@ -118,6 +121,8 @@ class TrainConfig:
     """Batch prompts of similar length together (less padding); batches are still drawn in random order."""
     checkpoint_every: int = 0
     """Save a checkpoint (weights, optimizer, RNG) every N steps; an interrupted stage resumes from it (0: off)."""
+    checkpoint_minutes: float = 10.0
+    """Also save one after every this many minutes of a stage (0: off); Ctrl-C saves one before stopping."""
     keep_checkpoints: bool = False
     """Keep the last checkpoint after the stage finishes (otherwise it is deleted)."""
     tensorboard: bool = False
@@ -271,13 +276,23 @@ def _check_type(value: object, annotation: object, where: str) -> object:
     return value
 
 
+def _unknown(cls: type, key: str, where: str) -> GtiError:
+    """The error for a key that `cls` (a section, or the whole config when `where` is empty) does not have."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    if not where:
+        sections = [name for name in fields if dataclasses.is_dataclass(typing.get_type_hints(cls)[name])]
+        others = [name for name in fields if name not in sections]
+        return GtiError(f"unknown section {key!r}; expected one of {', '.join(sections)} (or the key {', '.join(others)})")
+    return GtiError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
+
+
 def _build(cls: type, values: dict, where: str) -> object:
     """Instantiate a config dataclass from a dict, rejecting unknown keys and wrong types."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise GtiError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
+            raise _unknown(cls, key, where)
         annotation = typing.get_type_hints(cls)[key]
         path = f"{where}.{key}" if where else key
         if dataclasses.is_dataclass(annotation):
@@ -319,7 +334,8 @@ def validate(config: RunConfig) -> RunConfig:
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
-                         ("train", "checkpoint_every"), ("train", "validate_every"), ("train", "patience")]:
+                         ("train", "checkpoint_every"), ("train", "checkpoint_minutes"), ("train", "validate_every"),
+                         ("train", "patience")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")
     for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr"), ("finetune", "lora_alpha")]:
@@ -351,7 +367,10 @@ def _check_at_steps(config: RunConfig) -> None:
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
-    """Split `section.key=value` into a key path and a TOML-parsed value (bare words are strings)."""
+    """Split `section.key=value` into a key path and a TOML-parsed value (bare words are strings).
+
+    The key path is checked against the schema here, so a misspelled section or key names the `--set` it came from.
+    """
     if "=" not in text:
         raise GtiError(f"--set {text!r}: expected section.key=value")
     key, raw = text.split("=", 1)
@@ -361,29 +380,95 @@ def parse_override(text: str) -> tuple[list[str], object]:
         value = raw
     if raw.strip().lower() in ("none", "null"):
         value = None
-    return key.strip().split("."), value
+    keys = [part.strip() for part in key.strip().split(".")]
+    cls, where = RunConfig, ""
+    for index, part in enumerate(keys):
+        if not dataclasses.is_dataclass(cls):
+            raise GtiError(f"--set {text}: {where!r} is a setting, not a section; expected {where}=value")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if part not in fields:
+            raise GtiError(f"--set {text}: {_unknown(cls, part, where)}")
+        cls, where = typing.get_type_hints(cls)[part], ".".join(keys[: index + 1])
+    if dataclasses.is_dataclass(cls):
+        raise GtiError(f"--set {text}: {where!r} is a section; expected {where}.KEY=value")
+    return keys, value
+
+
+def _key_path(message: str) -> list[str]:
+    """The config keys an error message of this module starts with (`section.key: ...`), or []."""
+    found = re.match(r"unknown section '([^']+)'", message)
+    if found:
+        return [found.group(1)]
+    found = re.match(r"([a-z_]+): unknown key '([^']+)'", message) or re.match(r"([a-z_]+)(?:\.([a-z_]+))?[:\[]", message)
+    return [part for part in found.groups() if part] if found else []
+
+
+def _line_of(text: str, keys: list[str]) -> int | None:
+    """The line of a TOML text that sets `keys` (`[section]` then `key =`, a dotted or a top-level key), or None.
+
+    A key not written in the file falls back to its section's header line.
+    """
+    if not keys:
+        return None
+    first = re.escape(keys[0])
+    section, header = None, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped.strip("[] ")
+            if section == keys[0]:
+                if len(keys) == 1:
+                    return number
+                header = number
+            continue
+        if section is None and re.match(rf"{first}\s*[.=]", stripped) and (
+                len(keys) == 1 or re.match(rf"{first}\.{re.escape(keys[1])}\s*=", stripped)):
+            return number
+        if len(keys) > 1 and section == keys[0] and re.match(rf"{re.escape(keys[1])}\s*=", stripped):
+            return number
+    return header
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a TOML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    """Read a TOML config (or the defaults when `path` is None) and apply `--set` overrides.
+
+    Raises:
+        GtiError: one line naming the file and line (or the `--set`) and the key, with what was expected.
+    """
     values: dict = {}
+    text = ""
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise GtiError(f"{path}: config file not found")
         try:
-            values = tomllib.loads(path.read_text())
+            text = path.read_text()
+            values = tomllib.loads(text)
+        except UnicodeDecodeError as error:
+            raise GtiError(f"{path}: not UTF-8 text ({error})") from None
         except tomllib.TOMLDecodeError as error:
             raise GtiError(f"{path}: invalid TOML: {error}") from None
-    for text in overrides:
-        keys, value = parse_override(text)
+    given: dict[tuple[str, ...], str] = {}
+    for override in overrides:
+        keys, value = parse_override(override)
         target = values
         for key in keys[:-1]:
             target = target.setdefault(key, {})
             if not isinstance(target, dict):
-                raise GtiError(f"--set {text!r}: {key!r} is not a section")
+                raise GtiError(f"--set {override!r}: {key!r} is not a section")
         target[keys[-1]] = value
-    return from_dict(values, str(path) if path is not None else "config")
+        given[tuple(keys)] = override
+    try:
+        config = _build(RunConfig, values, "")
+        return validate(config)
+    except GtiError as error:
+        keys = _key_path(str(error))
+        if tuple(keys) in given:
+            raise GtiError(f"--set {given[tuple(keys)]}: {error}") from None
+        if path is None:
+            raise GtiError(f"config: {error}") from None
+        line = _line_of(text, keys)
+        raise GtiError(f"{path}{'' if line is None else f':{line}'}: {error}") from None
 
 
 def from_dict(values: dict, where: str = "config") -> RunConfig:
@@ -393,6 +478,41 @@ def from_dict(values: dict, where: str = "config") -> RunConfig:
     except GtiError as error:
         raise GtiError(f"{where}: {error}") from None
     return validate(config)
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}` (lists stay values)."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def differences(before: dict, after: dict, labels: tuple[str, str] = ("there", "here"), limit: int = 4) -> str:
+    """The keys whose values differ between two configs (or sections), with both values, on one line.
+
+    E.g. `finetune.steps: 2 there, 3 here; data.text_fields: ['title'] there, ['title', 'brand'] here`.
+    """
+    old, new = flatten(before), flatten(after)
+    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key, _ABSENT) != new.get(key, _ABSENT)]
+    shown = [f"{key}: {_shown(old.get(key, _ABSENT))} {labels[0]}, {_shown(new.get(key, _ABSENT))} {labels[1]}"
+             for key in keys[:limit]]
+    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
+    return "; ".join(shown) + more
+
+
+_ABSENT = object()
+
+
+def _shown(value: object) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def to_dict(config: object) -> dict:

@@ -25,7 +25,8 @@ from gti.budget import (
     seed_averaged_values,
     training_compute,
 )
-from gti.config import RunConfig, from_dict, load_config, to_dict
+from gti.config import RunConfig, differences, from_dict, load_config, to_dict
+from gti.data import Dataset
 from gti.distributed import is_main
 from gti.errors import GtiError
 from gti.layout import STAGE_LABELS, RunLayout
@@ -33,7 +34,7 @@ from gti.methods import METHODS, grounded
 from gti.rec import bootstrap_ci, paired_test, per_user_values
 from gti.results import Comparison, MethodResult
 from gti.stages import Shared, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
-from gti.stages.data import data_key, load
+from gti.stages.data import load
 from gti.stages.sids import adopt
 
 STAGES = ("init", "ground", "finetune", "eval")
@@ -60,11 +61,11 @@ def import_sids(sids_dir: Path, layout: RunLayout) -> None:
     shutil.copytree(sids_dir, layout.sids)
 
 
-def prepare(config: RunConfig, layout: RunLayout) -> Shared:
-    """The stages every method shares: data and SIDs."""
-    dataset = load(config.data)
+def prepare(config: RunConfig, layout: RunLayout, dataset: Dataset | None = None) -> Shared:
+    """The stages every method shares: data and SIDs (`dataset`: already loaded with `load(config.data)`)."""
+    dataset = dataset if dataset is not None else load(config.data)
     data = run_data(config.data, layout.data, dataset)
-    sids = run_sids(config.sids, config.data.text_fields, dataset, data.key, layout.sids)
+    sids = run_sids(config.sids, config.data.text_fields, dataset, data.key, layout.sids, to_dict(config.data))
     return Shared(data, sids, config.prompts)
 
 
@@ -115,21 +116,35 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
         sids_dir: str | None = None) -> MethodResult:
     """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder."""
     if sids_dir is not None:
-        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), data_key(config.data))}, str(sids_dir))
+        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
+    dataset = load(config.data)  # before the folder is claimed: a bad source leaves nothing behind
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
-    result = run_method(config, layout, name, prepare(config, layout), until)
+    result = run_method(config, layout, name, prepare(config, layout, dataset), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
     return result
 
 
 def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayout:
-    """The run folder, with the config saved in it; a folder made with another config is refused."""
+    """The run folder, with the config saved in it; a folder holding stages made with another config is refused.
+
+    Callers claim the folder only once the config validates and the data loads. A folder whose
+    config.json has no finished stage beside it (a run that stopped before its first stage) is
+    not protected: there is nothing in it to mix up.
+    """
     layout = RunLayout(Path(out or config.out))
-    if layout.config.exists() and read_json(layout.config) != to_dict(config) and not overwrite:
-        raise GtiError(f"{layout.root}: holds a run with another config; pass --overwrite or choose --out")
+    if layout.root.exists() and not layout.root.is_dir():
+        raise GtiError(f"{layout.root}: exists and is not a folder; choose another --out")
+    if layout.config.exists() and not overwrite and any(layout.root.glob(f"**/{MANIFEST}")):
+        try:
+            before = read_json(layout.config)
+        except ValueError:
+            before = None
+        if before != to_dict(config):
+            changed = differences(before, to_dict(config)) if isinstance(before, dict) else "its config.json is unreadable"
+            raise GtiError(f"{layout.root}: holds a run with another config ({changed}); pass --overwrite or choose --out")
     if is_main():
         write_json(layout.config, to_dict(config))
     return layout
@@ -162,8 +177,9 @@ def compare(
             raise GtiError(f"--methods: {name!r} is not one of {', '.join(METHODS)}")
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
         raise GtiError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+    dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
-    shared = prepare(config, layout)
+    shared = prepare(config, layout, dataset)
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
     ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; method -> step -> the same
