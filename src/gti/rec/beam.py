@@ -12,12 +12,12 @@ import copy
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel
 
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
 from gti.lm.vocab import level_token_ids  # noqa: F401 (re-exported by gti.rec)
+from gti.progress import track
 from gti.rec.ties import tie_key
 from gti.sid.trie import SidTrie
 
@@ -122,7 +122,7 @@ def constrained_beam_search(
         beams: beam width, also the number of items returned per prompt.
         batch_size: prompts per forward pass.
         pad_token_id: id used for left padding (masked out, so any id works).
-        progress: show a tqdm bar over batches.
+        progress: report progress over batches (`gti.progress`: a bar on a terminal, plain lines in a log).
 
     Returns:
         Per prompt, up to `beams` pairs (item row, total log-probability of its SID tokens), best first.
@@ -134,7 +134,7 @@ def constrained_beam_search(
         raise GtiError(f"token ids cover {len(token_ids)} levels, the trie has {trie.levels}")
     results: list[list[tuple[int, float]]] = []
     starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="beam search", unit="batch", disable=not progress):
+    for start in track(starts, len(starts), "beam search", "batch", enabled=progress):
         batch = prompts[start : start + batch_size]
         results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id))
     return results

@@ -14,6 +14,7 @@ gradient is the same however the batch is split.
 """
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
@@ -29,6 +29,7 @@ from gti.device import autocast, resolve_precision
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
+from gti.progress import Progress
 from gti.train.batches import (  # noqa: F401 (the loop's batching, importable from here)
     LENGTH_GROUP_BATCHES,
     Batch,
@@ -38,7 +39,7 @@ from gti.train.batches import (  # noqa: F401 (the loop's batching, importable f
     epoch_batches,
 )
 from gti.train.memory import check_fits
-from gti.train.records import Checkpoints, TrainLog
+from gti.train.records import Checkpoints, TrainLog, interruptible
 
 
 @dataclass
@@ -131,25 +132,26 @@ def train(
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
                  workdir=workdir, schedule=schedule)
-    progress = tqdm(range(run.start_step, steps), desc=description, leave=False, initial=run.start_step, total=steps,
-                    disable=not run.accelerator.is_main_process)
-    for step in progress:
-        if run.result.stopped_early:
-            break
-        value = _step(run, step)
-        progress.set_postfix(loss=f"{value:.3f}", tok_s=f"{run.result.tokens_per_second:.0f}")
-        if on_step is not None:
-            on_step(step, value)
-        done = step + 1
-        if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
-            with _paused(run):
-                _validate(run, validate, step)
-        if snapshot is not None and done in snapshot_steps and done < steps:
-            with _paused(run):
-                _take_snapshot(run, snapshot, done)
-        if run.checkpoints is not None and options.checkpoint_every and done % options.checkpoint_every == 0 and done < steps:
-            _checkpoint(run, done)
-    progress.close()
+    progress = Progress(steps, description, "step", run.start_step, enabled=run.accelerator.is_main_process)
+    with interruptible() as interrupted:
+        try:
+            for step in range(run.start_step, steps):
+                if run.result.stopped_early:
+                    break
+                value = _step(run, step)
+                progress.update(step + 1, loss=f"{value:.3f}", tokens_per_s=f"{run.result.tokens_per_second:.0f}")
+                if on_step is not None:
+                    on_step(step, value)
+                done = step + 1
+                if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
+                    with _paused(run):
+                        _validate(run, validate, step)
+                if snapshot is not None and done in snapshot_steps and done < steps:
+                    with _paused(run):
+                        _take_snapshot(run, snapshot, done)
+                _checkpoint_if_due(run, done, interrupted())
+        finally:
+            progress.close()
     return _finish(run)
 
 
@@ -178,6 +180,8 @@ class _Run:
     description: str
     start_step: int = 0
     clock: float = 0.0  # perf_counter origin of the training time (pauses move it forward)
+    checkpointing: bool = True  # False under FSDP / DeepSpeed
+    last_checkpoint: float = 0.0  # monotonic time of the last checkpoint (or of the start)
     best_value: float | None = None
     best_weights: dict[str, torch.Tensor] | None = None
     bad: int = 0
@@ -204,6 +208,9 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     if sharded and workdir is not None and options.checkpoint_every:
         raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
                        f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
+    if sharded and workdir is not None and options.checkpoint_minutes and accelerator.is_main_process:
+        print(f"{description}: no checkpoints under {accelerator.distributed_type.name} (train.checkpoint_minutes "
+              "is ignored); an interrupted stage starts over", file=sys.stderr)
     result.precision = resolve_precision(options.precision, accelerator.device)
     rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
     check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
@@ -222,7 +229,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         run_state = {"start_step": state["step"], "best_value": state["best_value"], "bad": state["bad"],
                      "best_weights": best_weights}
         if accelerator.is_main_process:
-            print(f"{description}: resuming from {latest}")
+            print(f"resuming {description} from step {state['step']} ({latest})", flush=True)
     log = TrainLog(workdir, options.tensorboard, run_state.get("start_step", 0), accelerator.is_main_process)
     prepared, optimizer = accelerator.prepare(model, adamw)
     prepared.train()
@@ -231,7 +238,8 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         accelerator=accelerator, options=options, plan=BatchPlan(samples, batch_size, seed, options.group_by_length),
         log=log, checkpoints=checkpoints, result=result, steps=steps, lr=lr, warmup_steps=warmup_steps,
         schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description,
-        clock=time.perf_counter() - result.seconds, **run_state,
+        clock=time.perf_counter() - result.seconds, checkpointing=not sharded, last_checkpoint=time.monotonic(),
+        **run_state,
     )
 
 
@@ -315,6 +323,32 @@ def _take_snapshot(run: _Run, snapshot: Callable, step: int) -> None:
     torch.set_rng_state(rng)
     if cuda_rng is not None:
         torch.cuda.set_rng_state_all(cuda_rng)
+
+
+def _checkpoint_if_due(run: _Run, done: int, interrupted: bool) -> None:
+    """Save a checkpoint every `train.checkpoint_every` steps, every `train.checkpoint_minutes`, and on an
+    interruption (then raise KeyboardInterrupt). Under several processes the main process's clock and
+    every process's interruption decide, so that all of them save at the same step."""
+    options, last = run.options, done == run.steps
+    by_steps = bool(options.checkpoint_every) and done % options.checkpoint_every == 0 and not last
+    by_time = bool(options.checkpoint_minutes) and not last and \
+        time.monotonic() - run.last_checkpoint >= 60 * options.checkpoint_minutes
+    due = by_steps or by_time
+    if run.accelerator.num_processes > 1:
+        flags = torch.tensor([int(due and run.accelerator.is_main_process), int(interrupted)], device=run.accelerator.device)
+        due, interrupted = (bool(flag) for flag in run.accelerator.reduce(flags, reduction="sum").tolist())
+    if not (due or interrupted):
+        return
+    if run.checkpoints is not None and run.checkpointing:
+        with _paused(run):
+            _checkpoint(run, done)
+        run.last_checkpoint = time.monotonic()
+    if interrupted:
+        if run.accelerator.is_main_process:
+            saved = (f"saved a checkpoint in {run.checkpoints.latest()}; run the same command again to resume"
+                     if run.checkpoints is not None and run.checkpointing else "no checkpoint (none can be written here)")
+            print(f"{run.description}: interrupted after step {done}; {saved}", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
 
 
 def _checkpoint(run: _Run, done: int) -> None:

@@ -1,7 +1,13 @@
-"""What a training run leaves behind while it runs: checkpoints to resume from and a per-step log."""
+"""What a training run leaves behind while it runs: checkpoints to resume from and a per-step log; and how it
+stops when interrupted (after its step, with a checkpoint)."""
 
 import json
 import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -104,3 +110,28 @@ class TrainLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], bool]]:
+    """Inside, the first SIGINT (Ctrl-C) or SIGTERM only sets a flag, read by the callable it yields: the loop
+    finishes its step, saves a checkpoint and stops. A second one stops at once. Outside the main thread
+    (where Python delivers signals) this does nothing."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(number, _frame) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(number)
+        print("\ngti: stopping after this training step to save a checkpoint (again to stop at once)", file=sys.stderr,
+              flush=True)
+
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(caught)
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
