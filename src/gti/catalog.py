@@ -87,10 +87,10 @@ class Request:
     exclude_history: bool = False
 
 
-def check_k(k: object, where: str | None = None, max_k: int = MAX_K) -> int:
+def check_k(k: object, where: str | None = None, max_k: int = MAX_K, name: str = "k") -> int:
     """`k` when it is an integer from 1 to `max_k`; else a one-line GtiError (`where` prefixes it)."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
-        raise GtiError(f"{where + ': ' if where else ''}k: expected an integer from 1 to {max_k}, got {shown(k)}")
+        raise GtiError(f"{where + ': ' if where else ''}{name}: expected an integer from 1 to {max_k}, got {shown(k)}")
     return k
 
 

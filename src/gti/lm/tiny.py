@@ -15,7 +15,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-TINY_RANDOM = "tiny-random"
+from gti.config import TINY_RANDOM
+
 VERSION = 1
 """Bumped when the recipe changes, so that an old cached folder is not reused."""
 SEED = 0
