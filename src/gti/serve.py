@@ -139,7 +139,8 @@ def parse_request(recommender: "Recommender", body: bytes, limits: Limits = Limi
     except ValidationError as error:
         status, message = one_line(error, limits.max_k)
         raise (ValueError if status == 400 else GtiError)(message) from None
-    request = check_request(recommender.catalog, data.history, data.k, max_k=limits.max_k, max_history=limits.max_history)
+    k = data.k if "k" in data.model_fields_set else min(data.k, limits.max_k)  # the default k fits any limit
+    request = check_request(recommender.catalog, data.history, k, max_k=limits.max_k, max_history=limits.max_history)
     return Request(request.history, request.k, data.exclude_history), data.user_id
 
 
