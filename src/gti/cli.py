@@ -21,9 +21,9 @@ from gti.methods import METHODS
 
 
 def _say(*lines: object) -> None:
-    """What a verb wrote, on stderr (stdout stays for its result: JSON, a table)."""
+    """What a verb wrote."""
     for line in lines:
-        print(line, file=sys.stderr, flush=True)
+        print(line, flush=True)
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -184,7 +184,7 @@ def _recommend(args: argparse.Namespace) -> None:
         count = recommend_file(recommender, Path(args.input), args.output, args.k, args.exclude_history, args.overwrite,
                                requests=requests)
         if args.output:
-            _say(f"wrote {count} lines to {args.output}")
+            print(f"wrote {count} lines to {args.output}", file=sys.stderr)  # stdout may hold the answers
         return
     items = recommender.recommend_batch([list(history)], args.k, args.exclude_history)[0]
     print(json.dumps({"items": items}, ensure_ascii=False) if args.json else show_items(items))
