@@ -19,6 +19,8 @@ from gti.distributed import finish
 from gti.errors import GtiError
 from gti.methods import METHODS
 
+DEMO_CONFIG = "configs/demo.toml"
+
 
 def _say(*lines: object) -> None:
     """What a verb wrote."""
@@ -159,6 +161,11 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
 
 
 def _demo(args: argparse.Namespace) -> None:
+    if args.config is None:
+        if not Path(DEMO_CONFIG).is_file():
+            raise GtiError(f"gti demo: no config given and no {DEMO_CONFIG} here; run it in the repository or name a "
+                           "config")
+        args.config = DEMO_CONFIG
     _compare(args, ["mean", "gti"])
 
 
@@ -329,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_text in [
         ("run", _run, "run the pipeline for the config's init.method"),
         ("ground", _ground, "GTI grounding only: data, sids, init from init.base, ground"),
-        ("demo", _demo, "mean init vs GTI on the same SIDs and split, with a table"),
+        ("demo", _demo, f"mean init vs GTI on the same SIDs and split, with a table (config: {DEMO_CONFIG})"),
         ("compare", _compare, "several initialization methods on the same SIDs and split"),
     ]:
         command = verb(verbs, name, help=help_text)
