@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-serve venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-serve venv clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ bench-quality: $(STAMP)
 
 bench-budget: $(STAMP)
 	$(PY) benchmarks/beauty_budget.py
+
+# anchors, tuned baselines, the rows-first control, GTI and LC-Rec on Beauty; settings: make bench-fair FAIR_ARGS="--set data.users=1000"
+FAIR_ARGS ?=
+bench-fair: $(STAMP)
+	$(PY) benchmarks/beauty_fair.py $(FAIR_ARGS)
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a second)
 bench-serve: demo

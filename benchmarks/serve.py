@@ -79,6 +79,7 @@ def run_mode(url: str, bodies: list[dict], clients: int) -> dict:
     """Send every body, `clients` at a time; requests/s, latencies, and each body's answered item ids."""
     latencies = [0.0] * len(bodies)
     answers: list[list[str] | None] = [None] * len(bodies)
+    scores: list[list[float] | None] = [None] * len(bodies)
     following = iter(range(len(bodies)))
     lock = threading.Lock()
     errors = []
@@ -97,6 +98,7 @@ def run_mode(url: str, bodies: list[dict], clients: int) -> dict:
                 return
             latencies[index] = time.perf_counter() - start
             answers[index] = [item["item_id"] for item in items]
+            scores[index] = [item["score"] for item in items]
 
     before = health(url)
     start = time.perf_counter()
@@ -116,6 +118,7 @@ def run_mode(url: str, bodies: list[dict], clients: int) -> dict:
         "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
         "mean_batch": (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"]),
         "answers": answers,
+        "scores": scores,
     }
 
 
@@ -160,6 +163,9 @@ def main() -> None:
 
     reference = runs["sequential"][0]["answers"]
     same = sum(run["answers"] == reference for mode in modes for run in runs[mode])
+    reference_scores = runs["sequential"][0]["scores"]
+    score_gap = max(abs(a - b) for mode in modes for run in runs[mode]
+                    for got, want in zip(run["scores"], reference_scores) for a, b in zip(got, want))
     summary = {
         mode: {key: spread([run[key] for run in runs[mode]]) for key in ("requests_per_s", "p50_ms", "p95_ms", "mean_batch")}
         for mode in modes
@@ -181,7 +187,9 @@ def main() -> None:
         "target_speedup": 2.0,
         "target_met": speedup >= 2.0,
         "runs_with_identical_items": f"{same} of {2 * args.repeats}",
-        "per_repeat": {mode: [{k: round(v, 3) for k, v in run.items() if k != "answers"} for run in runs[mode]]
+        "max_score_gap_vs_first_sequential_run": score_gap,
+        "per_repeat": {mode: [{k: round(v, 3) for k, v in run.items() if k not in ("answers", "scores")}
+                              for run in runs[mode]]
                        for mode in modes},
         "machine": machine(),
         "settings": environment(),

@@ -11,6 +11,7 @@ Usage: python benchmarks/train_tokens.py CONFIG --methods mean,text,gti,lcrec --
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from gti.artifacts import write_json
@@ -20,6 +21,7 @@ from gti.lm.backbone import load_backbone
 from gti.lm.vocab import extend_vocabulary
 from gti.methods import METHODS
 from gti.runner import prepare
+from gti.stages.ground import grounding_samples
 from gti.train.batches import planned_tokens
 from gti.train.finetune import finetune_samples, seqrec_examples
 from machine import machine  # benchmarks/machine.py, next to this script
@@ -39,17 +41,23 @@ def main() -> None:
     builder = shared.builder(tokenizer)
     group = config.train.group_by_length
     ground = config.ground
-    grounding = [s for item in shared.sids.sids.item_ids for s in builder.grounding(item, ground.directions)]
-    ground_steps = ground.steps if ground.epochs is None else math.ceil(ground.epochs * len(grounding) / ground.batch_size)
-    ground_tokens = planned_tokens(grounding, ground_steps, ground.batch_size, ground.seed, group)
-    ground_tokens += planned_tokens(grounding, ground.unfreeze_steps, ground.batch_size, ground.seed + 1, group)
+
+    def ground_tokens(on: str) -> int:
+        samples = grounding_samples(config, shared, builder, on)
+        steps = ground.steps if ground.epochs is None else math.ceil(ground.epochs * len(samples) / ground.batch_size)
+        return (planned_tokens(samples, steps, ground.batch_size, ground.seed, group)
+                + planned_tokens(samples, ground.unfreeze_steps, ground.batch_size, ground.seed + 1, group))
+
+    grounding = grounding_samples(config, shared, builder, "text")
     examples = seqrec_examples(shared.data.split.train, config.finetune.samples, config.prompts.history)
     found = {}
     for name in args.methods.split(","):
         method = METHODS[name]
+        if method.kind == "anchor":
+            sys.exit(f"train_tokens: {name} is an anchor; it processes no LM tokens")
         samples = finetune_samples(builder, examples, config.finetune, config.lcrec if method.lcrec_tasks else None)
         tuned = planned_tokens(samples, config.finetune.steps, config.finetune.batch_size, config.finetune.seed, group)
-        grounded = ground_tokens if method.ground else 0
+        grounded = ground_tokens(method.ground_on) if method.ground else 0
         found[name] = {"ground_tokens": grounded, "finetune_tokens": tuned, "train_tokens": grounded + tuned,
                        "finetune_samples": len(samples)}
         print(f"{name:<10} ground {grounded:>10,}  finetune {tuned:>10,}  total {grounded + tuned:>10,}")

@@ -1,9 +1,18 @@
-"""Shared fixtures: a tiny random Llama (2 layers, hidden 16) and its tokenizer, built offline."""
+"""Shared fixtures: a tiny random Llama (2 layers, hidden 16) and its tokenizer, built offline.
 
-import pytest
-from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+Every machine runs the same tests: `precision = "auto"` resolves to float32 in the whole suite
+(subprocesses included) as on a CPU without native bfloat16, and the bfloat16 paths are tested by
+naming `bfloat16` explicitly.
+"""
 
-from tiny_models import make_tiny_model, make_tiny_tokenizer
+import os
+
+os.environ["GTI_NATIVE_BF16"] = "0"  # before gti is imported anywhere (gti.device caches the answer)
+
+import pytest  # noqa: E402
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+
+from tiny_models import make_tiny_model, make_tiny_tokenizer  # noqa: E402
 
 
 @pytest.fixture

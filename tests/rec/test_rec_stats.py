@@ -112,3 +112,30 @@ def test_chunking_does_not_change_results(monkeypatch):
     whole = bootstrap_ci(values_a, n_resamples=3000), paired_test(values_a, values_b, n_resamples=3000)
     monkeypatch.setattr("gti.rec.stats._CHUNK_CELLS", 1200)
     assert (bootstrap_ci(values_a, n_resamples=3000), paired_test(values_a, values_b, n_resamples=3000)) == whole
+
+
+def test_wilson_interval_known_values_and_zero_hits():
+    from gti.rec import wilson_ci
+
+    low, high = wilson_ci(0, 200)
+    assert low == 0.0 and high == pytest.approx(0.01884, abs=1e-4)  # 1.96^2 / (200 + 1.96^2)
+    low, high = wilson_ci(3, 200)
+    assert low == pytest.approx(0.00512, abs=1e-4) and high == pytest.approx(0.04314, abs=1e-4)
+    assert wilson_ci(200, 200)[1] == 1.0 and wilson_ci(200, 200)[0] == pytest.approx(1 - 0.01884, abs=1e-4)
+    with pytest.raises(GtiError, match="hits"):
+        wilson_ci(5, 3)
+
+
+def test_metric_ci_never_claims_certainty_from_zero_hits():
+    from gti.rec import metric_ci, per_user_values, wilson_ci
+
+    misses = per_user_values([None] * 150 + [50] * 50, "recall@10")
+    assert metric_ci(misses, "recall@10") == wilson_ci(0, 200)
+    assert metric_ci(per_user_values([None] * 200, "ndcg@10"), "ndcg@10") == (0.0, wilson_ci(0, 200)[1])
+    ranks = [1, 3, None, 12, 2] * 40
+    assert metric_ci(per_user_values(ranks, "recall@10"), "recall@10") == wilson_ci(120, 200)
+    low, high = metric_ci(per_user_values(ranks, "ndcg@10"), "ndcg@10")
+    assert 0 < low < per_user_values(ranks, "ndcg@10").mean() < high
+    averaged = np.array([0.0, 1 / 3, 2 / 3, 1.0] * 50)  # recall averaged over 3 seeds: bootstrap
+    low, high = metric_ci(averaged, "recall@10")
+    assert 0.4 < low < 0.5 < high < 0.6

@@ -61,3 +61,22 @@ def test_precision_is_part_of_the_cache_key(tmp_path):
     again = encode_texts(TEXTS, cache_dir=tmp_path, progress=False)  # auto hits the cache of its resolution
     assert np.array_equal(again, bf16 if used == "bfloat16" else fp32)
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_native_bf16_can_be_forced_by_the_environment(monkeypatch):
+    from gti.errors import GtiError
+
+    for value, expected in (("0", False), ("1", True)):
+        monkeypatch.setenv(device.NATIVE_BF16_ENV, value)
+        device.cpu_has_native_bf16.cache_clear()
+        assert device.cpu_has_native_bf16() is expected
+    monkeypatch.setenv(device.NATIVE_BF16_ENV, "yes")
+    device.cpu_has_native_bf16.cache_clear()
+    with pytest.raises(GtiError, match="GTI_NATIVE_BF16"):
+        device.cpu_has_native_bf16()
+    monkeypatch.setenv(device.NATIVE_BF16_ENV, "0")
+    device.cpu_has_native_bf16.cache_clear()
+
+
+def test_the_suite_runs_auto_as_float32():
+    assert device.resolve_precision("auto", "cpu") == "float32"

@@ -197,6 +197,24 @@ def test_planned_tokens_equal_the_tokens_the_loop_processes(tiny_model):
         assert result.tokens == planned_tokens(samples, 7, 4, 5, group) > 0
 
 
+@pytest.mark.parametrize("setting", [None, True, False])
+def test_deterministic_setting_is_applied_during_training_and_restored(setting):
+    """None resolves to on for a CPU; the global switch holds inside the steps and is restored after."""
+    seen = []
+    before = torch.are_deterministic_algorithms_enabled()
+    _, result = _run(steps=2, options=TrainConfig(precision="float32", deterministic=setting),
+                     on_step=lambda step, loss: seen.append(torch.are_deterministic_algorithms_enabled()))
+    expected = True if setting is None else setting
+    assert result.deterministic is expected and seen == [expected, expected]
+    assert torch.are_deterministic_algorithms_enabled() is before
+
+
+def test_deterministic_cpu_training_is_byte_identical():
+    a, _ = _run(steps=4, options=TrainConfig(precision="float32", deterministic=True))
+    b, _ = _run(steps=4, options=TrainConfig(precision="float32", deterministic=True))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 # --- interruptions, checkpoints by wall time, progress output ---
 
 import os  # noqa: E402

@@ -46,7 +46,7 @@ def plot_budget_curves(
             ax.set_title(f"{metric} vs {x_label.split(' (')[0]}")
             if row == 0 and column == 0:
                 ax.legend(loc="upper left")
-    figure.text(0.5, -0.01, "bands: 95% bootstrap CI over users; tokens: prompt + answer, padding excluded, every "
+    figure.text(0.5, -0.01, "bands: 95% CI over users (recall: Wilson score; NDCG: bootstrap); tokens: prompt + answer, padding excluded, every "
                 "training stage (grounding included)", ha="center", fontsize=8, color="#555")
     figure.tight_layout()
     return _save(figure, path)

@@ -39,6 +39,19 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
+def _centred(rows: np.ndarray) -> np.ndarray:
+    """Rows minus their mean; exactly zero when what is left is rounding (rows equal up to float error).
+
+    Without this, a collapsed level's residue of a few ulps would be scaled up to unit cosines of noise.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    centred = rows - rows.mean(0)
+    scale = float(np.linalg.norm(rows, axis=1).max()) if rows.size else 0.0
+    if not rows.size or float(np.linalg.norm(centred, axis=1).max()) <= 1e-5 * scale:
+        return np.zeros_like(centred)
+    return centred
+
+
 def _upper_triangle(square: np.ndarray) -> np.ndarray:
     """The entries above the diagonal of a square matrix, row by row."""
     rows, cols = np.triu_indices(square.shape[0], k=1)
@@ -212,7 +225,7 @@ def rsa_blocks(
     left out; when every block is, the result is None. Spearman is the same on within-block
     ranks. The Mantel permutations shuffle each block's reference on its own.
     """
-    ours, theirs, references, weights = [], [], [], []
+    ours, theirs, references = [], [], []
     for index, (matrix, reference_similarity) in enumerate(blocks):
         cosine = cosine_matrix(matrix)
         reference = _as_matrix(reference_similarity, "reference_similarity")
@@ -224,33 +237,91 @@ def rsa_blocks(
         ours.append(mine)
         theirs.append(other)
         references.append(reference)
-        weights.append(mine.size)
+
+    def shuffled(rng: np.random.Generator) -> list[np.ndarray]:
+        return [_upper_triangle(reference[np.ix_(order, order)])
+                for reference in references for order in [rng.permutation(reference.shape[0])]]
+
+    return _pooled_rsa(ours, theirs, shuffled, permutations, seed)
+
+
+def _pooled_rsa(ours: list[np.ndarray], theirs: list[np.ndarray],
+                shuffled: Callable[[np.random.Generator], list[np.ndarray]], permutations: int, seed: int) -> dict:
+    """Pair-weighted mean of per-block correlations (each block standardized on its own), with a Mantel p-value.
+
+    `shuffled(rng)` draws one permutation of the references, block by block, aligned with `theirs`.
+    """
     if not ours:
         return {"pearson": None, "spearman": None, "p_value": None, "permutations": permutations}
+    weights = [block.size for block in ours]
     total = sum(weights)
 
     def pooled(first: list[np.ndarray], second: list[np.ndarray]) -> float:
-        """Pair-weighted mean of the blocks' correlations (standardized within each block)."""
         return float(sum(w / total * (_standardized(a) @ _standardized(b))
                          for w, a, b in zip(weights, first, second)))
 
     pearson = pooled(ours, theirs)
     spearman = pooled([_ranks(a) for a in ours], [_ranks(b) for b in theirs])
     rng = np.random.default_rng(seed)
-    exceed = 0
-    for _ in range(permutations):
-        shuffled = [
-            _upper_triangle(reference[np.ix_(order, order)])
-            for reference in references
-            for order in [rng.permutation(reference.shape[0])]
-        ]
-        exceed += pooled(ours, shuffled) >= pearson - 1e-12
+    exceed = sum(pooled(ours, shuffled(rng)) >= pearson - 1e-12 for _ in range(permutations))
     return {
         "pearson": pearson,
         "spearman": spearman,
         "p_value": (1 + exceed) / (1 + permutations),
         "permutations": permutations,
     }
+
+
+def hierarchy_rsa(
+    rows: ArrayLike, codes: ArrayLike, codebook_sizes: Sequence[int], permutations: int = 199, seed: int = 0
+) -> dict[str, float | int | None]:
+    """Does the rows' geometry follow which codes share items, across levels?
+
+    For every pair of distinct levels (l, m), the cosines between level l's and level m's rows (each
+    level's rows centred on their own mean first, so an offset a level shares says nothing) are
+    correlated with the Jaccard overlap of the two tokens' item sets (`hierarchy_similarity`). Pairs
+    of one level are left out: two codes of one level never share an item, so their overlap is always
+    0 and would only measure level membership. Tokens used by no item are left out. Blocks are pooled
+    as in `rsa_blocks` (each standardized on its own, pair-weighted mean of their Pearsons). The Mantel
+    permutations shuffle tokens within each level (one permutation per level, applied to every block
+    it is in), one-sided, p = (1 + #{permuted >= observed}) / (1 + permutations).
+
+    Args:
+        rows: (T, H) the new rows, level by level (T = sum(codebook_sizes)).
+        codes: (N, L) semantic ids.
+        codebook_sizes: K_l for each level.
+
+    Returns:
+        `{"pearson", "spearman", "p_value", "permutations", "level_pairs"}`; None where undefined
+        (fewer than two levels, or constant similarities in every block).
+    """
+    matrix = _as_matrix(rows, "rows")
+    if matrix.shape[0] != sum(codebook_sizes):
+        raise GtiError(f"rows must be ({sum(codebook_sizes)}, H), one per token, got shape {tuple(matrix.shape)}")
+    jaccard = hierarchy_similarity(codes, codebook_sizes)  # (T, T)
+    used = np.diag(jaccard) > 0  # (T,) tokens of at least one item
+    starts = np.concatenate([[0], np.cumsum(codebook_sizes)]).astype(np.int64)
+    levels = [np.arange(starts[level], starts[level + 1])[used[starts[level]:starts[level + 1]]]
+              for level in range(len(codebook_sizes))]
+    units = []
+    for members in levels:
+        units.append(_unit_rows(_centred(matrix[members])))
+    ours, theirs, pairs = [], [], []
+    for first in range(len(levels)):
+        for second in range(first + 1, len(levels)):
+            mine = (units[first] @ units[second].T).ravel()
+            other = jaccard[np.ix_(levels[first], levels[second])].ravel()
+            if _standardized(mine) is None or _standardized(other) is None:
+                continue
+            ours.append(mine)
+            theirs.append(other)
+            pairs.append((first, second))
+
+    def shuffled(rng: np.random.Generator) -> list[np.ndarray]:
+        orders = [rng.permutation(len(members)) for members in levels]
+        return [jaccard[np.ix_(levels[a][orders[a]], levels[b][orders[b]])].ravel() for a, b in pairs]
+
+    return {**_pooled_rsa(ours, theirs, shuffled, permutations, seed), "level_pairs": [list(p) for p in pairs]}
 
 
 def _check_codes(codes: ArrayLike, codebook_sizes: Sequence[int]) -> np.ndarray:
@@ -335,7 +406,7 @@ def diagnose(
 
     Returns:
         A dict with `effective_rank`, `singular_values`, `mean_pairwise_cosine`, `norm_mean`,
-        `old_norm_mean`, `rsa_hierarchy`, `nearest_old` and, when codebooks are given,
+        `old_norm_mean`, `rsa_hierarchy` (cross-level pairs only, see `hierarchy_rsa`), `nearest_old` and, when codebooks are given,
         `rsa_codebook` (pairs of tokens of one level; rows and code vectors centred within their
         level; each level's similarities standardized before pooling, see `rsa_blocks`) and `rsa_codebook_per_level` (the same, one level at a time).
         Undefined values (correlations of constant similarities, the old norm when every row is
@@ -372,11 +443,11 @@ def diagnose(
             rows = new[start : start + len(codebook)]  # (K_l, H)
             # both centred within the level: an offset every row (or code vector) shares says nothing of geometry
             centred = _as_matrix(codebook, "codebook")
-            blocks.append((rows - rows.mean(0), codebook_similarity([centred - centred.mean(0)])))
+            blocks.append((_centred(rows), codebook_similarity([_centred(centred)])))
             start += len(codebook)
         report["rsa_codebook"] = rsa_blocks(blocks)
         report["rsa_codebook_per_level"] = [rsa(*block) for block in blocks]
-    report["rsa_hierarchy"] = rsa(new, hierarchy_similarity(codes, codebook_sizes))
+    report["rsa_hierarchy"] = hierarchy_rsa(new, codes, codebook_sizes)
 
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(new_ids.size, size=min(sample, new_ids.size), replace=False))

@@ -1,7 +1,9 @@
 """`report.html`: one self-contained page (plots inlined) that says what each method did and how well.
 
-Metrics with 95% CIs, relative gain and paired significance against mean init, the
-diagnostics of the new rows by stage, training curves and seconds per stage.
+Metrics with 95% CIs, relative gain and paired significance against mean init and against the
+non-LM anchors (`mostpop`, `sasrec`: no SIDs, so no diagnostics, init, ground or finetune stage),
+the learning-rate grid's points on the validation targets, the diagnostics of the new rows by
+stage, training curves and seconds per stage.
 """
 
 import base64
@@ -13,9 +15,11 @@ from pathlib import Path
 from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.curves import plot_budget_curves
 from gti.analysis.plots import plot_training_curves
+from gti.analysis.tables import anchor_fits, grid_points, versus_anchors
 from gti.artifacts import atomic_write
 from gti.layout import RunLayout
 from gti.methods import METHODS
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison, MethodResult
 
 _STYLE = """
@@ -111,6 +115,32 @@ def _gain_cells(method: str, result: MethodResult, reference: dict) -> list[str]
     return cells
 
 
+def _anchor_section(results: Comparison) -> list[str]:
+    """The anchors' fits and every method's paired difference against each anchor, when the comparison has anchors."""
+    header, rows = versus_anchors(results)
+    if not rows:
+        return []
+    fit_header, fit_rows = anchor_fits(results)
+    return ["<h2>Against the anchors</h2><p class='note'>Non-LM anchors rank the whole catalog from the same "
+            "training sequences (ties by the tie rule over catalog rows) and keep the top eval.beams items, as beam "
+            "search does. Paired difference over users with its 95% CI and the sign-flip permutation p-value.</p>",
+            _table(header, rows), _table(fit_header, fit_rows)]
+
+
+def _grid_section(results: Comparison) -> list[str]:
+    """Every grid point's validation metrics and the choice, when the comparison tuned a grid."""
+    header, rows = grid_points(results)
+    if not rows:
+        return []
+    tuning = results.tuning
+    grid = "; ".join(f"{key} = {', '.join('same' if v is None else str(v) for v in values)}"
+                     for key, values in tuning["grid"].items())
+    return [f"<h2>Grid on the validation targets</h2><p class='note'>Grid: {html.escape(grid)}. Each point is "
+            f"evaluated on the validation targets, never the test targets; the point with the best validation "
+            f"{html.escape(tuning['metric'])} is chosen (ties: {html.escape(tuning['ties'])}) and then run as the "
+            "method's own run, whose test metrics are shown above.</p>", _table(header, rows)]
+
+
 def write_html_report(results: Comparison, run_dir: Path) -> Path:
     """Write `run_dir/report.html` (and `training_curves.png`) from a comparison."""
     run_dir = Path(run_dir)
@@ -123,7 +153,7 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
             f"{result.metrics[m]:.4f} [{result.metrics_ci[m][0]:.4f}, {result.metrics_ci[m][1]:.4f}]"
             if result.metrics_ci.get(m) else _number(result.metrics.get(m))
             for m in SHOWN_METRICS
-        ] + [f"{result.train_tokens:,.0f}", _number(result.train_seconds, 0)])
+        ] + ["-" if result.train_tokens is None else f"{result.train_tokens:,.0f}", _number(result.train_seconds, 0)])
         if mean is not None and method != "mean":
             gain_rows.append(_gain_cells(method, result, mean.metrics))
         for stage in STAGES:
@@ -134,7 +164,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
                                   _number(codebook.get("pearson"), 3), _number(codebook.get("p_value"), 3),
                                   _per_level(d), _number((d.get("rsa_hierarchy") or {}).get("pearson"), 3),
                                   _number((d.get("rsa_hierarchy") or {}).get("p_value"), 3)])
-        second_rows.append([method] + [_number(result.seconds.get(s), 1) for s in ("init", "ground", "finetune", "eval")])
+        second_rows.append([method] + [_number(result.seconds.get(s), 1) for s in ("init", "ground", "finetune", "fit", "eval")])
+        if result.kind == "anchor":
+            continue
         curves["fine-tuning"][method] = _losses(layout.stage(method, "finetune") / "losses.json").get("finetune", [])
         if METHODS[method].ground:
             curves["grounding"][method] = _losses(layout.stage(method, "ground") / "losses.json").get("ground", [])
@@ -146,11 +178,14 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
                  f"SIDs {config['sids']['levels']}x{config['sids']['codes']} ({html.escape(config['sids']['quantizer'])}), "
                  f"seeds {seeds if seeds else 'one run per method'}; collision rate "
                  f"{results.sids.get('collision_rate', float('nan')):.3f}.</p>")
-    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% bootstrap CI over users"
-                 + (" of the per-user values averaged over seeds" if seeds else "") + "; mrr is the reciprocal rank "
+    parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% CI over users"
+                 + (" of the per-user values averaged over seeds" if seeds else "") + f" ({html.escape(CI_METHOD)})"
+                 "; mrr is the reciprocal rank "
                  "within the beams (0 outside them). Training tokens (prompt + answer, padding excluded) and seconds "
-                 "count every training stage, grounding included.</p>")
+                 "count every training stage, grounding included; anchors process no LM tokens.</p>")
     parts.append(_table(["method", *SHOWN_METRICS, "training tokens", "training seconds"], metric_rows))
+    parts += _anchor_section(results)
+    parts += _grid_section(results)
     if gain_rows:
         parts.append("<h2>Against mean initialization</h2><p class='note'>Relative gain, paired difference with its "
                      "95% CI, and the two-sided sign-flip permutation p-value over users, at each method's own "
@@ -159,7 +194,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     parts += _budget_section(results, run_dir)
     parts.append("<h2>New-token embeddings by stage</h2><p class='note'>Effective rank, mean pairwise cosine, RSA "
                  "(Pearson) against the quantizer's codebook pooled over levels (each level standardized first) "
-                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value.</p>")
+                 "with its Mantel p-value, the same per level, and RSA against the SID hierarchy with its p-value: the "
+                 "cosines between tokens of different levels (rows centred per level) against the Jaccard overlap of "
+                 "their item sets, permutations within levels.</p>")
     parts.append(_table(["method", "stage", "effective rank", "mean cosine", "RSA codebook", "p", "RSA per level (p)",
                          "RSA hierarchy", "p"], diag_rows))
     parts.append(_image(run_dir / "effective_rank.png", "effective rank by stage and method"))
@@ -172,6 +209,6 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
         plot_training_curves(curves, run_dir / "training_curves.png")
         parts.append("<h2>Training</h2>" + _image(run_dir / "training_curves.png", "training loss"))
     parts.append("<h2>Seconds per stage</h2>")
-    parts.append(_table(["method", "init", "ground", "finetune", "eval"], second_rows))
+    parts.append(_table(["method", "init", "ground", "finetune", "fit", "eval"], second_rows))
     parts.append("</body></html>")
     return atomic_write(run_dir / "report.html", "\n".join(p for p in parts if p))

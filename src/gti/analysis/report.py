@@ -6,16 +6,18 @@ from pathlib import Path
 from gti.analysis.constants import SHOWN_METRICS, STAGES
 from gti.analysis.html import write_html_report
 from gti.analysis.plots import plot_effective_rank, plot_spectrum
+from gti.analysis.tables import anchor_fits, grid_points, markdown, versus_anchors
 from gti.artifacts import atomic_write, write_json
 from gti.errors import GtiError
 from gti.layout import STAGE_LABELS, RunLayout
+from gti.rec.stats import CI_METHOD
 from gti.results import Comparison
 
 
 def markdown_table(results: Comparison) -> str:
     """Test metrics, recall@10's 95% CI and paired p-value against mean init, coverage, invalid-SID rate,
     final fine-tuning loss (mean of the last 10 steps), training tokens and seconds (grounding included)
-    and the new rows' effective rank per stage."""
+    and the new rows' effective rank per stage; "-" where a method has none (an anchor: no SIDs, no LM tokens)."""
     header = [
         "method", *SHOWN_METRICS, "recall@10 95% CI", "p vs mean (recall@10)", "coverage@10", "invalid SIDs",
         "finetune loss", "train tokens", "train seconds", *(f"erank {s}" for s in STAGES),
@@ -28,21 +30,30 @@ def markdown_table(results: Comparison) -> str:
         p_value = "-" if paired is None or method == "mean" else f"{paired['p_value']:.3f}"
         loss = result.finetune_final_loss
         ranks = [f"{result.diagnostics[s]['effective_rank']:.1f}" if s in result.diagnostics else "-" for s in STAGES]
+        invalid, tokens = result.output.get("invalid_sid_rate"), result.train_tokens
         cells = [
             method, *metrics, "-" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]", p_value,
-            f"{result.output['catalog_coverage@10']:.3f}", f"{result.output['invalid_sid_rate']:.3f}",
-            "-" if loss is None else f"{loss:.3f}", f"{result.train_tokens:,.0f}", f"{result.train_seconds:.0f}", *ranks,
+            f"{result.output['catalog_coverage@10']:.3f}", "-" if invalid is None else f"{invalid:.3f}",
+            "-" if loss is None else f"{loss:.3f}", "-" if tokens is None else f"{tokens:,.0f}",
+            f"{result.train_seconds:.0f}", *ranks,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def write_report(results: Comparison, run_dir: Path) -> None:
-    """Print the metrics table, write `results.md`, and gather the diagnostics with their plots."""
-    table = markdown_table(results)
-    print(table)
-    atomic_write(Path(run_dir) / "results.md", table + "\n")
-    collect_diagnostics(run_dir)
+    """Print the metrics table, write `results.md` (with the anchors' tables and the grid when there are),
+    and gather the diagnostics with their plots."""
+    parts = [markdown_table(results) + f"\n\n95% CI: {CI_METHOD}."]
+    for title, (header, rows) in [("Anchors' fits", anchor_fits(results)), ("Against the anchors", versus_anchors(results)),
+                                  ("Grid points on the validation targets", grid_points(results))]:
+        if rows:
+            parts.append(f"{title}:\n\n{markdown(header, rows)}")
+    text = "\n\n".join(parts)
+    print(text)
+    atomic_write(Path(run_dir) / "results.md", text + "\n")
+    if any(result.kind == "lm" for result in results.methods.values()):
+        collect_diagnostics(run_dir)
     write_html_report(results, run_dir)
 
 

@@ -6,12 +6,15 @@ from gti.rec.evaluate import Evaluation, evaluate
 from gti.rec.metrics import rank_of, ranking_metrics
 from gti.rec.output import catalog_coverage, invalid_sid_rate, popularity_bias
 from gti.rec.pool import pool_metrics, pool_ranks, score_candidates
-from gti.rec.stats import bootstrap_ci, paired_test, per_user_values
+from gti.rec.stats import CI_METHOD, bootstrap_ci, metric_ci, paired_test, per_user_values, wilson_ci
 from gti.rec.ties import tie_key
 
 __all__ = [
     "Evaluation",
+    "CI_METHOD",
     "bootstrap_ci",
+    "metric_ci",
+    "wilson_ci",
     "catalog_coverage",
     "constrained_beam_search",
     "evaluate",

@@ -14,29 +14,30 @@ import numpy as np
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
+from gti.device import autocast
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
 from gti.lm.vocab import level_token_ids  # noqa: F401 (re-exported by gti.rec)
 from gti.progress import track
+from gti.rec.logprobs import SidHead, hidden_states, input_row_classes
 from gti.rec.ties import tie_key
 from gti.sid.trie import SidTrie
 
 
 def prefill(
     model: PreTrainedModel, prompts: list[list[int]], pad_token_id: int
-) -> tuple[object, DynamicCache, torch.Tensor, torch.Tensor]:
-    """Run a left-padded batch of prompts once with a fresh KV cache.
+) -> tuple[torch.Tensor, DynamicCache, torch.Tensor, torch.Tensor]:
+    """Run a left-padded batch of prompts once through the decoder with a fresh KV cache.
 
     Returns:
-        The model output (logits of the last position only), the cache, the (B, T) attention
-        mask and the (B,) position of the next token.
+        The (B, D) final hidden state of each prompt's last position, the cache, the (B, T)
+        attention mask and the (B,) position of the next token.
     """
     input_ids, mask, positions = left_pad(prompts, pad_token_id, model.device)  # (B, T) each
     cache = DynamicCache(config=model.config)
-    out = model(
-        input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
-    )
-    return out, cache, mask, positions[:, -1] + 1
+    hidden, _ = hidden_states(model, input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                              cache=cache, use_cache=True)
+    return hidden[:, -1], cache, mask, positions[:, -1] + 1
 
 
 def _top(scores: torch.Tensor, keys: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,6 +48,22 @@ def _top(scores: torch.Tensor, keys: torch.Tensor, k: int) -> tuple[torch.Tensor
     return scores.gather(1, picked), picked
 
 
+def _classes(parent_class: torch.Tensor, row_class: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Group new beams by what the model will see: (parent's class, class of the fed code's input row).
+
+    Args:
+        parent_class: (N,) class row of each new beam's parent.
+        row_class: (N,) input-row class of the code each new beam feeds.
+
+    Returns:
+        (N,) class row of each new beam, and for each of the C classes its parent class row and
+        input-row class, (C,) each.
+    """
+    width = int(row_class.max()) + 1
+    pairs, which = torch.unique(parent_class * width + row_class, return_inverse=True)  # (C,), (N,)
+    return which, pairs // width, pairs % width
+
+
 def _search_batch(
     model: PreTrainedModel,
     prompts: list[list[int]],
@@ -54,21 +71,30 @@ def _search_batch(
     token_ids: list[torch.Tensor],
     beams: int,
     pad_token_id: int,
+    head: SidHead,
+    row_classes: list[torch.Tensor],
 ) -> list[list[tuple[int, float]]]:
-    """Beam search for one batch of prompts; see `constrained_beam_search`."""
+    """Beam search for one batch of prompts; see `constrained_beam_search`.
+
+    Beams of one prompt that fed bit-equal input rows so far (a collapsed model's beams) are one
+    *class*: the model runs one row per class, and its members share that row's float32 scores, so
+    they tie exactly and the tie rule decides. Classes never span prompts.
+    """
     device = model.device
     n_prompts = len(prompts)
-    out, cache, mask, next_position = prefill(model, prompts, pad_token_id)  # next_position: (B,)
+    hidden, cache, mask, next_position = prefill(model, prompts, pad_token_id)  # (C, D), ..., (C,)
 
-    # Beam state, width W: 1 before level 0 (the root), up to `beams` afterwards.
+    # Beam state, width W: 1 before level 0 (the root), up to `beams` afterwards. The model state
+    # (hidden, cache, mask, next_position) has one row per class; beam_class maps beams to them.
     width = 1
     scores = torch.zeros(n_prompts, 1, device=device)  # (B, W)
     nodes = torch.zeros(n_prompts, dtype=torch.long)  # (B*W,) trie nodes, on the trie's device (CPU)
+    beam_class = torch.arange(n_prompts, device=device)  # (B*W,)
     prompt_offset = torch.arange(n_prompts, device=device)[:, None]  # (B, 1)
     for level in range(trie.levels):
         level_ids = token_ids[level].to(device)  # (K,)
         n_codes = len(level_ids)
-        log_probs = out.logits[:, -1].float().log_softmax(-1)[:, level_ids]  # (B*W, K) float32 even under autocast
+        log_probs = head.log_probs(hidden, level)[beam_class]  # (B*W, K) float32 under any autocast
         children = trie.children[level][nodes].to(device)  # (B*W, K) node (item row at the last level) or -1
         log_probs = log_probs.masked_fill(children < 0, float("-inf"))
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(n_prompts, width * n_codes)  # (B, W*K)
@@ -79,18 +105,23 @@ def _search_batch(
         codes = (picked % n_codes).reshape(-1)  # (B*W',)
         width = scores.shape[1]
         nodes = trie.step(level, nodes[parents.cpu()], codes.cpu()).clamp(min=0)  # (B*W',) dead beams park at 0
-        if level == trie.levels - 1:
+        if last:
             break
-        cache.reorder_cache(parents)
-        mask = torch.cat([mask[parents], mask.new_ones(len(parents), 1)], dim=1)  # (B*W', T+level+1)
-        next_position = next_position[parents]  # (B*W',)
-        out = model(
-            input_ids=level_ids[codes][:, None],  # (B*W', 1)
+        row_class = row_classes[level].to(device)  # (K,)
+        beam_class, class_parent, class_row = _classes(beam_class[parents], row_class[codes])
+        feed = _first_code_of_class(row_class)[class_row]  # (C',) a code of each class's input row
+        cache.reorder_cache(class_parent)
+        mask = torch.cat([mask[class_parent], mask.new_ones(len(class_parent), 1)], dim=1)  # (C', T+level+1)
+        next_position = next_position[class_parent]  # (C',)
+        hidden, _ = hidden_states(
+            model,
+            input_ids=level_ids[feed][:, None],  # (C', 1)
             attention_mask=mask,
-            position_ids=next_position[:, None],  # (B*W', 1)
+            position_ids=next_position[:, None],  # (C', 1)
             cache=cache,
             use_cache=True,
         )
+        hidden = hidden[:, -1]  # (C', D)
         next_position = next_position + 1
 
     items = nodes.reshape(n_prompts, width).tolist()  # (B, W)
@@ -99,6 +130,12 @@ def _search_batch(
         [(item, score) for item, score in zip(row_items, row_scores) if score != float("-inf")]
         for row_items, row_scores in zip(items, totals)
     ]
+
+
+def _first_code_of_class(row_class: torch.Tensor) -> torch.Tensor:
+    """(n_classes,) the lowest code of each input-row class."""
+    first = torch.full((int(row_class.max()) + 1,), len(row_class), dtype=torch.long, device=row_class.device)
+    return first.scatter_reduce(0, row_class, torch.arange(len(row_class), device=row_class.device), "amin")
 
 
 @torch.no_grad()
@@ -111,8 +148,17 @@ def constrained_beam_search(
     batch_size: int = 8,
     pad_token_id: int = 0,
     progress: bool = False,
+    precision: str = "float32",
 ) -> list[list[tuple[int, float]]]:
     """The top items for each prompt by beam search restricted to the catalog's semantic ids.
+
+    The model's layers run at `precision` whatever autocast the caller is in (`float32` switches an
+    enclosing autocast off); SID log-probabilities are float32 in every case (`SidHead`).
+    In float32 a prompt's answer does not depend on the other prompts of its batch beyond float32
+    rounding (tested to 1e-6 on a tiny model; 3e-5 measured on SmolLM2-135M, same lists). Under
+    bfloat16 the attention kernels over left-padded rows round differently with the batch, so
+    batched answers can differ from single ones (up to 0.17 in log-probability measured on
+    SmolLM2-135M): choose it for speed, not for reproducible numbers.
 
     Args:
         model: a causal LM whose vocabulary holds the SID tokens.
@@ -123,6 +169,7 @@ def constrained_beam_search(
         batch_size: prompts per forward pass.
         pad_token_id: id used for left padding (masked out, so any id works).
         progress: report progress over batches (`gti.progress`: a bar on a terminal, plain lines in a log).
+        precision: `float32` (default), `bfloat16` or `auto` for the model's layers (see `gti.device`).
 
     Returns:
         Per prompt, up to `beams` pairs (item row, total log-probability of its SID tokens), best first.
@@ -132,11 +179,14 @@ def constrained_beam_search(
         raise GtiError(f"beams and batch_size must be positive, got {beams} and {batch_size}")
     if len(token_ids) != trie.levels:
         raise GtiError(f"token ids cover {len(token_ids)} levels, the trie has {trie.levels}")
+    head = SidHead(model, token_ids)
+    row_classes = input_row_classes(model, token_ids)
     results: list[list[tuple[int, float]]] = []
     starts = range(0, len(prompts), batch_size)
-    for start in track(starts, len(starts), "beam search", "batch", enabled=progress):
-        batch = prompts[start : start + batch_size]
-        results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id))
+    with autocast(precision, model.device):
+        for start in track(starts, len(starts), "beam search", "batch", enabled=progress):
+            batch = prompts[start : start + batch_size]
+            results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id, head, row_classes))
     return results
 
 
@@ -147,19 +197,23 @@ def score_items(
     codes: np.ndarray,
     token_ids: list[torch.Tensor],
     batch_size: int = 256,
+    precision: str = "float32",
 ) -> torch.Tensor:
     """Exhaustive log-likelihood of every item's semantic id given one prompt.
 
-    The prompt runs once; its KV cache is copied to each chunk of `batch_size` items,
-    whose SIDs then run as one batch. A reference for beam search, and a ranker for
-    small catalogs.
+    The prompt runs once; its KV cache is copied to each chunk of `batch_size` SID prefixes,
+    which then run as one batch. Items whose fed SID tokens have bit-equal input rows share one
+    forward row, and log-probabilities come from `SidHead` in float32, so items that the model
+    cannot tell apart score exactly the same. A reference for beam search, and a ranker for small
+    catalogs.
 
     Args:
         model: a causal LM whose vocabulary holds the SID tokens.
         prompt: token ids of the prompt, without padding.
         codes: (N, L) codes of the items.
         token_ids: per level, the (K_l,) token ids of its codes (see `level_token_ids`).
-        batch_size: items per forward pass.
+        batch_size: SID prefixes per forward pass.
+        precision: the layers' precision, as in `constrained_beam_search`.
 
     Returns:
         (N,) float32 total log-probability of each item's SID tokens, on the CPU.
@@ -169,20 +223,34 @@ def score_items(
     codes = torch.as_tensor(np.asarray(codes), dtype=torch.long)  # (N, L)
     if codes.ndim != 2 or codes.shape[1] != len(token_ids):
         raise GtiError(f"codes of shape {tuple(codes.shape)} do not match token ids for {len(token_ids)} levels")
+    with autocast(precision, model.device):
+        return _score_items(model, prompt, codes, token_ids, batch_size)
+
+
+def _score_items(model, prompt, codes, token_ids, batch_size) -> torch.Tensor:
+    """`score_items` after its checks, inside its autocast context."""
     device = model.device
-    sid_ids = torch.stack([ids[codes[:, level]] for level, ids in enumerate(token_ids)], dim=1)  # (N, L)
-    sid_ids = sid_ids.to(device)
+    head = SidHead(model, token_ids)
     prompt_cache = DynamicCache(config=model.config)
-    out = model(input_ids=torch.tensor([prompt], device=device), cache=prompt_cache, use_cache=True, logits_to_keep=1)
-    first = out.logits[0, -1].float().log_softmax(-1)  # (V,)
-    totals = []
-    for chunk in sid_ids.split(batch_size):  # (n, L)
-        total = first[chunk[:, 0]]  # (n,)
-        if chunk.shape[1] > 1:
-            cache = copy.deepcopy(prompt_cache)
-            cache.batch_repeat_interleave(len(chunk))
-            logits = model(input_ids=chunk[:, :-1], cache=cache, use_cache=True).logits  # (n, L-1, V)
-            log_probs = logits.float().log_softmax(-1).gather(-1, chunk[:, 1:, None])  # (n, L-1, 1)
-            total = total + log_probs[..., 0].sum(-1)
-        totals.append(total.cpu())
-    return torch.cat(totals)
+    hidden, _ = hidden_states(model, input_ids=torch.tensor([prompt], device=device), cache=prompt_cache, use_cache=True)
+    total = head.log_probs(hidden[:, -1], 0)[0].cpu()[codes[:, 0]]  # (N,)
+    levels = codes.shape[1]
+    if levels == 1:
+        return total
+    # Items whose fed tokens (levels 0 .. L-2) have the same input rows see the same sequence: run it once.
+    row_classes = input_row_classes(model, token_ids)
+    fed = torch.stack([row_classes[level][codes[:, level]] for level in range(levels - 1)], dim=1)  # (N, L-1)
+    sequences, which = torch.unique(fed, dim=0, return_inverse=True)  # (S, L-1), (N,)
+    first_item = torch.full((len(sequences),), len(codes), dtype=torch.long).scatter_reduce(
+        0, which, torch.arange(len(codes)), "amin")  # (S,) an item of each sequence
+    fed_ids = torch.stack([token_ids[level][codes[first_item, level]] for level in range(levels - 1)], dim=1)  # (S, L-1)
+    log_probs = []  # per chunk, (n, L-1, K) would be ragged over levels: keep per level
+    for chunk in fed_ids.to(device).split(batch_size):  # (n, L-1)
+        cache = copy.deepcopy(prompt_cache)
+        cache.batch_repeat_interleave(len(chunk))
+        hidden, _ = hidden_states(model, input_ids=chunk, cache=cache, use_cache=True)  # (n, L-1, D)
+        log_probs.append([head.log_probs(hidden[:, level], level + 1).cpu() for level in range(levels - 1)])
+    for level in range(levels - 1):
+        by_sequence = torch.cat([chunk[level] for chunk in log_probs])  # (S, K_{level+1})
+        total = total + by_sequence[which, codes[:, level + 1]]
+    return total

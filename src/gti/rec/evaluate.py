@@ -29,13 +29,16 @@ def evaluate(
     batch_size: int = 8,
     pad_token_id: int = 0,
     progress: bool = False,
+    precision: str = "float32",
 ) -> Evaluation:
     """Rank the catalog for each prompt by trie-constrained beam search and score the targets.
 
     Items the beam does not return count as misses, so `beams` should be at least the largest K.
+    `precision` is the layers' (see `constrained_beam_search`); scores are float32 either way.
     """
     ranked = constrained_beam_search(
-        model, prompts, trie, token_ids, beams=beams, batch_size=batch_size, pad_token_id=pad_token_id, progress=progress
+        model, prompts, trie, token_ids, beams=beams, batch_size=batch_size, pad_token_id=pad_token_id,
+        progress=progress, precision=precision,
     )
     ranks = [rank_of(target, [row for row, _ in beams_]) for target, beams_ in zip(target_rows, ranked)]
     ks = tuple(k for k in (1, 5, 10, 20) if k <= beams)

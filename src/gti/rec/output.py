@@ -2,10 +2,11 @@
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel
 
+from gti.device import autocast
 from gti.errors import GtiError
-from gti.rec.beam import prefill
+from gti.lm.padding import left_pad
 from gti.sid.trie import SidTrie
 
 
@@ -63,13 +64,20 @@ def _greedy_validity(
     token_ids: list[torch.Tensor],
     pad_token_id: int,
 ) -> torch.Tensor:
-    """Greedy-decode L tokens from one batch of prompts; (B,) bool, True where they spell a catalog SID."""
-    out, cache, mask, next_position = prefill(model, prompts, pad_token_id)
-    next_position = next_position[:, None]  # (B, 1)
+    """Greedy-decode L tokens from one batch of prompts; (B,) bool, True where they spell a catalog SID.
+
+    Greedy decoding reads the model's own logits (what `generate` would write), not gti's float32 SID
+    scores: this measures the model as a plain transformers user would run it.
+    """
+    input_ids, mask, positions = left_pad(prompts, pad_token_id, model.device)  # (B, T) each
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                logits_to_keep=1)
+    next_position = positions[:, -1:] + 1  # (B, 1)
     valid = torch.ones(len(prompts), dtype=torch.bool)  # (B,)
     nodes = torch.zeros(len(prompts), dtype=torch.long)  # (B,) trie nodes, on the trie's device (CPU)
     for level in range(trie.levels):
-        tokens = out.logits[:, -1].argmax(-1)  # (B,)
+        tokens = out.logits[:, -1].float().argmax(-1)  # (B,)
         code_of = torch.full((out.logits.shape[-1],), -1, dtype=torch.long)  # (V,) code of each token, -1: none
         code_of[token_ids[level]] = torch.arange(len(token_ids[level]))
         codes = code_of[tokens.cpu()]  # (B,)
@@ -95,6 +103,7 @@ def invalid_sid_rate(
     token_ids: list[torch.Tensor],
     pad_token_id: int = 0,
     batch_size: int = 8,
+    precision: str = "float32",
 ) -> float:
     """The share of prompts whose unconstrained greedy continuation is not a catalog semantic id.
 
@@ -109,6 +118,7 @@ def invalid_sid_rate(
         token_ids: per level, the (K_l,) token ids of its codes (see `level_token_ids`).
         pad_token_id: id used for left padding (masked out, so any id works).
         batch_size: prompts per forward pass.
+        precision: the model's precision here (as in `gti.rec.beam.constrained_beam_search`).
 
     Returns:
         Invalid generations / prompts.
@@ -117,10 +127,11 @@ def invalid_sid_rate(
         raise GtiError(f"need prompts and a positive batch_size, got {len(prompts)} prompts and {batch_size}")
     if len(token_ids) != trie.levels:
         raise GtiError(f"token ids cover {len(token_ids)} levels, the trie has {trie.levels}")
-    valid = torch.cat(
-        [
-            _greedy_validity(model, prompts[start : start + batch_size], trie, token_ids, pad_token_id)
-            for start in range(0, len(prompts), batch_size)
-        ]
-    )
+    with autocast(precision, model.device):
+        valid = torch.cat(
+            [
+                _greedy_validity(model, prompts[start : start + batch_size], trie, token_ids, pad_token_id)
+                for start in range(0, len(prompts), batch_size)
+            ]
+        )
     return int((~valid).sum()) / len(prompts)

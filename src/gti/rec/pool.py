@@ -23,6 +23,7 @@ def score_candidates(
     codes: np.ndarray,
     token_ids: list[torch.Tensor],
     batch_size: int = 256,
+    precision: str = "float32",
 ) -> torch.Tensor:
     """Log-likelihood of some items' semantic ids given one prompt.
 
@@ -33,6 +34,7 @@ def score_candidates(
         codes: (N, L) codes of the whole catalog.
         token_ids: per level, the (K_l,) token ids of its codes (see `level_token_ids`).
         batch_size: items per forward pass.
+        precision: the layers' precision (see `score_items`).
 
     Returns:
         (C,) float32 total log-probability of each candidate's SID tokens, in `candidate_rows` order, on the CPU.
@@ -41,7 +43,7 @@ def score_candidates(
     rows = np.asarray(candidate_rows, dtype=np.int64)
     if rows.ndim != 1 or len(rows) == 0 or rows.min() < 0 or rows.max() >= len(codes):
         raise GtiError(f"candidate rows must be a non-empty list of catalog rows in [0, {len(codes)})")
-    return score_items(model, prompt, codes[rows], token_ids, batch_size=batch_size)
+    return score_items(model, prompt, codes[rows], token_ids, batch_size=batch_size, precision=precision)
 
 
 def pool_ranks(
@@ -54,6 +56,7 @@ def pool_ranks(
     n_items: int,
     seed: int,
     batch_size: int = 256,
+    precision: str = "float32",
 ) -> list[int]:
     """The target's rank among sampled negatives, for each user.
 
@@ -71,6 +74,7 @@ def pool_ranks(
         n_items: number of catalog rows to draw negatives from (at most N).
         seed: seed of the negative sampler.
         batch_size: items per forward pass.
+        precision: the layers' precision (see `score_items`).
 
     Returns:
         Per user, the target's 1-based rank among itself and its `pool_size` negatives.
@@ -89,7 +93,7 @@ def pool_ranks(
         negatives = rng.choice(n_items - 1, size=pool_size, replace=False)  # (P,) rows of the catalog minus target
         negatives = negatives + (negatives >= target)  # skip the target's row
         rows = [target, *negatives.tolist()]
-        scores = score_candidates(model, prompt, rows, codes, token_ids, batch_size)  # (P+1,)
+        scores = score_candidates(model, prompt, rows, codes, token_ids, batch_size, precision)  # (P+1,)
         ranks.append(rank_in_pool(scores, torch.tensor(rows)))
     return ranks
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+from scipy import special
 
 from gti.errors import GtiError
 
@@ -84,6 +85,46 @@ def bootstrap_ci(
     means = _resampled(n_resamples, n, lambda rows: values[rng.integers(0, n, size=(rows, n))].mean(1))  # (R,)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+def wilson_ci(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a rate of `hits` in `n` trials.
+
+    Unlike a bootstrap, it does not collapse to [0, 0] when there are no hits (with 0 of 200 users it
+    is [0, 0.019]), and it keeps its coverage when hits are few.
+    """
+    if n < 1 or not 0 <= hits <= n:
+        raise GtiError(f"a rate needs 0 <= hits <= n and n >= 1, got {hits} of {n}")
+    if not 0 < level < 1:
+        raise GtiError(f"the confidence level must lie in (0, 1), got {level}")
+    z = float(special.ndtri((1 + level) / 2))
+    rate = hits / n
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+CI_METHOD = ("recall@k: Wilson score interval over users (per-user hits are 0 or 1); ndcg@k and mrr (and recall "
+             "averaged over seeds): percentile bootstrap over users, 1,000 resamples, widened to [0, the Wilson upper "
+             "bound of 0 hits] when no user has a hit")
+"""How `metric_ci` computes its intervals, in words, for reports."""
+
+
+def metric_ci(values: np.ndarray, metric: str, n_resamples: int = 1000, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float]:
+    """The confidence interval of a metric's mean over users, by the rule in `CI_METHOD`.
+
+    Args:
+        values: (U,) per-user values (see `per_user_values`), each in [0, 1].
+        metric: the metric's name (`recall@k`, `ndcg@k`, `mrr`).
+    """
+    values = _checked(values, n_resamples)
+    binary = bool(np.isin(values, (0.0, 1.0)).all())
+    if metric.startswith("recall@") and binary:
+        return wilson_ci(int(values.sum()), len(values), level)
+    if not values.any():
+        return 0.0, wilson_ci(0, len(values), level)[1]
+    return bootstrap_ci(values, n_resamples=n_resamples, seed=seed, level=level)
 
 
 def paired_test(

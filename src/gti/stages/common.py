@@ -74,8 +74,10 @@ def write_diagnostics(model, tokenizer, new_ids: torch.Tensor, sids: SidsArtifac
 
 def train_key(options: TrainConfig, validation: bool) -> dict:
     """The [train] settings that change a training stage's result (checkpoints and logs do not)."""
-    key = {"precision": resolve_precision(options.precision, compute_device()), "grad_accum": options.grad_accum,
-           "group_by_length": options.group_by_length}
+    device = compute_device()
+    key = {"precision": resolve_precision(options.precision, device), "grad_accum": options.grad_accum,
+           "group_by_length": options.group_by_length,
+           "deterministic": device.type == "cpu" if options.deterministic is None else options.deterministic}
     if validation and options.validate_every:
         key.update(validate_every=options.validate_every, validate_users=options.validate_users,
                    monitor=options.monitor, patience=options.patience)
@@ -86,7 +88,7 @@ def training_summary(result: TrainResult) -> dict:
     """What a training stage's manifest records about its training, compute first."""
     summary = {"train_tokens": result.tokens, "train_seconds": round(result.seconds, 3),
                "tokens_per_second": round(result.tokens_per_second, 1), "final_loss": result.final_loss,
-               "precision": result.precision, "processes": result.processes}
+               "precision": result.precision, "processes": result.processes, "deterministic": result.deterministic}
     if result.resumed_from is not None:
         summary["resumed_from_step"] = result.resumed_from
     if result.validations:

@@ -1,9 +1,12 @@
 """Stage `evaluate`: trie-constrained beam search over the test users, ranking metrics and output measures.
 
 `evaluate_into` is also what fine-tuning calls for its budget points and validation uses
-for its beam-search measures, so every evaluation of a run is the same computation.
+for its beam-search measures, so every evaluation of a run is the same computation. With
+`on="valid"` it ranks the validation targets instead (a learning-rate grid's points are chosen
+on those, never on the test targets) and writes predictions and metrics only.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +14,11 @@ import numpy as np
 import torch
 
 from gti.analysis import plot_pool_metrics
+from gti.anchors import popularity_counts
 from gti.artifacts import atomic_write, run_stage, write_json
 from gti.config import EvalConfig, RunConfig, TrainConfig, to_dict
-from gti.data import Split
-from gti.device import autocast, compute_device, resolve_precision
+from gti.data import Example, Split
+from gti.device import compute_device, resolve_precision
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder
 from gti.rec import catalog_coverage, evaluate, invalid_sid_rate, pool_metrics, pool_ranks, popularity_bias
@@ -25,46 +29,72 @@ from gti.train.loop import answer_loss, collate
 
 
 def eval_key(config: EvalConfig, options: TrainConfig) -> dict:
-    """The settings that change an evaluation's result (budget points are the fine-tuning stage's)."""
+    """The settings that change an evaluation's result (budget points are the fine-tuning stage's).
+
+    `precision` is the evaluation's own (`eval.precision`, resolved on this machine); `options` is kept
+    for callers that pass the training options.
+    """
     settings = {key: value for key, value in to_dict(config).items() if key != "at_steps"}
-    return {**settings, "precision": resolve_precision(options.precision, compute_device())}
+    return {**settings, "precision": resolve_precision(config.precision, compute_device())}
+
+
+def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
+    """The evaluation settings for the test targets (`eval`), or for the validation targets: the same search on the
+    first `train.validate_users` users."""
+    return config.eval if on == "test" else dataclasses.replace(config.eval, users=config.train.validate_users)
+
+
+def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Example]:
+    """The examples an evaluation ranks: the first `eval.users` test (or validation) targets, in user order."""
+    examples = split.test if on == "test" else split.valid
+    return examples[: config.users] if config.users else examples
+
+
+def write_predictions(out: Path, examples: list[Example], ranks: list[int | None], top: list[list[int]],
+                      item_ids: list[str], metrics: dict) -> None:
+    """`predictions.jsonl` (per user: target, its rank, the first 10 items) and `metrics.json` into `out`."""
+    lines = [
+        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank, "top10": [item_ids[row] for row in rows[:10]]})
+        for e, rank, rows in zip(examples, ranks, top)
+    ]
+    atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
+    write_json(out / "metrics.json", metrics)
+
+
+def output_measures(top: list[list[int]], split: Split, item_ids: list[str]) -> dict:
+    """Catalog coverage and popularity bias of the top-10 lists (popularity counted on the training sequences)."""
+    counts = popularity_counts(split.train, item_ids).astype(np.float64)
+    return {"catalog_coverage@10": catalog_coverage(top, len(item_ids), k=10),
+            "popularity_bias@10": popularity_bias(top, counts, k=10)}
 
 
 def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, split: Split, sids: SemanticIds,
-                  out: Path) -> dict:
-    """Beam-search the test users; write predictions, metrics, output measures and pool curves into `out`."""
-    examples = split.test[: config.users] if config.users else split.test
+                  out: Path, on: str = "test") -> dict:
+    """Beam-search the test users (`on="valid"`: the validation targets); write predictions and metrics, and for
+    the test users output measures and pool curves, into `out`."""
+    examples = eval_examples(config, split, on)
     prompts = [builder.seqrec(e.history).prompt for e in examples]
     targets = [sids.row(e.target) for e in examples]
     result = evaluate(
         model, prompts, targets, sids.trie(), builder.level_ids, beams=config.beams, batch_size=config.batch_size,
-        pad_token_id=tokenizer.pad_token_id, progress=True,
+        pad_token_id=tokenizer.pad_token_id, progress=True, precision=config.precision,
     )
-    lines = [
-        json.dumps({"user_id": e.user_id, "target": e.target, "rank": rank,
-                    "top10": [sids.item_ids[row] for row, _ in ranked[:10]]})
-        for e, rank, ranked in zip(examples, result.ranks, result.ranked)
-    ]
-    atomic_write(out / "predictions.jsonl", "\n".join(lines) + "\n")
-    write_json(out / "metrics.json", result.metrics)
-    counts = np.zeros(len(sids.item_ids))
-    for sequence in split.train.values():
-        for item in sequence:
-            counts[sids.row(item)] += 1
     top = [[row for row, _ in ranked] for ranked in result.ranked]
+    write_predictions(out, examples, result.ranks, top, sids.item_ids, result.metrics)
+    if on != "test":
+        return {"users": len(examples), "split": on}
     write_json(out / "output.json", {
-        "catalog_coverage@10": catalog_coverage(top, len(sids.item_ids), k=10),
-        "popularity_bias@10": popularity_bias(top, counts, k=10),
+        **output_measures(top, split, sids.item_ids),
         "invalid_sid_rate": invalid_sid_rate(
             model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
-            batch_size=config.batch_size,
+            batch_size=config.batch_size, precision=config.precision,
         ),
     })
     if config.pool_sizes:
         ranks_by_size = {
             size: pool_ranks(
                 model, prompts, targets, sids.codes, builder.level_ids,
-                min(size, len(sids.item_ids) - 1), len(sids.item_ids), config.seed,
+                min(size, len(sids.item_ids) - 1), len(sids.item_ids), config.seed, precision=config.precision,
             )
             for size in config.pool_sizes
         }
@@ -98,6 +128,7 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
             result = evaluate(
                 model, prompts, [sids.row(e.target) for e in examples], sids.trie(), builder.level_ids,
                 beams=config.eval.beams, batch_size=batch_size, pad_token_id=tokenizer.pad_token_id,
+                precision=config.eval.precision,
             )
             measures.update(result.metrics)
         return measures
@@ -105,14 +136,15 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
     return validate
 
 
-def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path) -> EvalArtifact:
-    """Evaluate the fine-tuned model of `previous` into `folder` (once)."""
+def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path, on: str = "test") -> EvalArtifact:
+    """Evaluate the fine-tuned model of `previous` on the test (or, `on="valid"`, validation) targets into `folder` (once)."""
     def build(out: Path) -> dict:
         model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
         model.to(compute_device())
-        with torch.no_grad(), autocast(config.train.precision, model.device):
-            return evaluate_into(model, tokenizer, shared.builder(tokenizer), config.eval, shared.data.split,
-                                 shared.sids.sids, out)
+        with torch.no_grad():
+            return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
+                                 shared.data.split, shared.sids.sids, out, on)
 
-    manifest, _ = run_stage(folder, eval_key(config.eval, config.train), {"finetune": previous.key}, build)
+    key = eval_key(eval_settings(config, on), config.train) | ({} if on == "test" else {"split": on})
+    manifest, _ = run_stage(folder, key, {"finetune": previous.key}, build)
     return EvalArtifact(manifest["key"], folder)

@@ -67,7 +67,10 @@ def run_finetune(config: RunConfig, method: Method, previous: Weights, shared: S
                 shutil.copytree(work / "points", out / "points")
         return {"examples": len(examples), **training_summary(result)}
 
-    key_config = {"finetune": to_dict(config.finetune), "prompts": to_dict(config.prompts),
+    finetune_settings = to_dict(config.finetune)
+    if finetune_settings["new_rows_lr"] is None:  # unset: the key of a run made before the setting existed
+        del finetune_settings["new_rows_lr"]
+    key_config = {"finetune": finetune_settings, "prompts": to_dict(config.prompts),
                   "train": train_key(config.train, True)}
     if tasks is not None:
         key_config["lcrec"] = to_dict(tasks)

@@ -5,6 +5,10 @@ layers (attention and MLP projections) plus the new SID embedding rows; old rows
 zero gradient and AdamW has no weight decay, so they stay bit-identical (with tied
 embeddings the same rows serve input and output). The adapters are merged afterwards, so
 the model is a plain transformers model again.
+
+In both modes `new_rows_lr` gives the new rows of every embedding matrix their own peak
+learning rate: AdamW then updates them exactly as a parameter group of their own at that rate
+would (`gti.train.rows.RowGroup`), tied or untied, while everything else steps at `lr`.
 """
 
 import warnings
@@ -19,8 +23,9 @@ from gti.config import FinetuneConfig, LcrecConfig, TrainConfig
 from gti.data import Example
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder, Sample
-from gti.lm.vocab import only_new_rows_train
+from gti.lm.vocab import embedding_matrices, only_new_rows_train
 from gti.train.loop import TrainResult, train
+from gti.train.rows import RowGroup
 from gti.train.tasks import lcrec_samples, seqrec_samples
 
 
@@ -71,8 +76,10 @@ def _train_lora(
             peft_model = get_peft_model(model, lora)  # freezes every base parameter, the embeddings too
         for weight in matrices:
             weight.requires_grad_(True)
+        rows = None if config.new_rows_lr is None else RowGroup(matrices, new_ids, config.new_rows_lr)
         try:
-            result = train(peft_model, samples, [p for p in peft_model.parameters() if p.requires_grad], **options)
+            result = train(peft_model, samples, [p for p in peft_model.parameters() if p.requires_grad], rows=rows,
+                           **options)
         except BaseException:
             peft_model.unload()  # hand the model back without adapters
             raise
@@ -111,8 +118,8 @@ def finetune(
             afterwards, so it stays a plain transformers model (save it with `save_pretrained`).
         builder: prompts over the extended tokenizer; its SID tokens are the rows `lora` mode trains.
         examples: next-item examples; each gets one of the style's phrasings, drawn with `config.seed`.
-        config: steps, learning rate, batch size, seed, warmup, `mode` (`full` or `lora`) and
-            `lora_r`, `lora_alpha`, `lora_dropout`.
+        config: steps, learning rate (and `new_rows_lr`, the new rows' own), batch size, seed, warmup,
+            `mode` (`full` or `lora`) and `lora_r`, `lora_alpha`, `lora_dropout`.
         pad_id: the padding token id.
         tasks: LC-Rec task weights; when given, item2index, index2item and fusionseqrec samples
             (round(weight x len(examples)) each) are mixed into the next-item samples.
@@ -128,7 +135,9 @@ def finetune(
         options=options, workdir=workdir, validate=validate, schedule=config.schedule,
         snapshot_steps=snapshot_steps, snapshot=snapshot,
     )
+    new_ids = torch.cat(builder.level_ids)
     if config.mode == "lora":
-        return _train_lora(model, samples, torch.cat(builder.level_ids), config, options)
+        return _train_lora(model, samples, new_ids, config, options)
     model.requires_grad_(True)
-    return train(model, samples, [p for p in model.parameters() if p.requires_grad], **options)
+    rows = None if config.new_rows_lr is None else RowGroup(embedding_matrices(model), new_ids, config.new_rows_lr)
+    return train(model, samples, [p for p in model.parameters() if p.requires_grad], rows=rows, **options)

@@ -25,7 +25,7 @@ import torch
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
-from gti.device import autocast, resolve_precision
+from gti.device import autocast, compute_device, deterministic, resolve_precision
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
@@ -39,7 +39,8 @@ from gti.train.batches import (  # noqa: F401 (the loop's batching, importable f
     epoch_batches,
 )
 from gti.train.memory import check_fits
-from gti.train.records import Checkpoints, TrainLog, interruptible
+from gti.train.records import Checkpoints, TrainLog, checkpoint_due, interruptible
+from gti.train.rows import RowGroup
 
 
 @dataclass
@@ -59,6 +60,8 @@ class TrainResult:
     precision: str = "float32"
     processes: int = 1
     """Processes that shared each batch (DDP)."""
+    deterministic: bool = False
+    """Whether deterministic algorithms were on (`train.deterministic`)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -103,6 +106,7 @@ def train(
     schedule: str = "linear",
     snapshot_steps: Sequence[int] = (),
     snapshot: Callable[[int, PreTrainedModel, TrainResult], None] | None = None,
+    rows: RowGroup | None = None,
 ) -> TrainResult:
     """Train `parameters` of `model` for `steps` AdamW steps (weight decay 0) on `samples`.
 
@@ -123,35 +127,46 @@ def train(
             result)` runs on the main process with the model in eval mode, under no_grad and the run's
             autocast. The torch RNG is restored afterwards and its time is not counted in
             `result.seconds`, so training goes on exactly as without it.
+        rows: rows (of matrices in `parameters`) that step at their own peak learning rate, with the
+            same warmup and schedule (see `RowGroup`); None: everything steps at `lr`.
     """
     options = options or TrainConfig()
     if steps == 0 or not samples:
         return TrainResult()
     if schedule not in ("linear", "constant"):
         raise GtiError(f"schedule: {schedule!r} is not one of linear, constant")
+    with deterministic(options.deterministic, compute_device()) as exact:
+        result = _train(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id,
+                        seed=seed, warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, on_step=on_step,
+                        description=description, options=options, workdir=workdir, validate=validate,
+                        schedule=schedule, snapshot_steps=snapshot_steps, snapshot=snapshot, rows=rows)
+    result.deterministic = exact
+    return result
+
+
+def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm, on_step,
+           description, options, workdir, validate, schedule, snapshot_steps, snapshot, rows) -> TrainResult:
+    """`train` inside its determinism context."""
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
-                 workdir=workdir, schedule=schedule)
+                 workdir=workdir, schedule=schedule, row_group=rows)
     progress = Progress(steps, description, "step", run.start_step, enabled=run.accelerator.is_main_process)
-    with interruptible() as interrupted:
-        try:
-            for step in range(run.start_step, steps):
-                if run.result.stopped_early:
-                    break
-                value = _step(run, step)
-                progress.update(step + 1, loss=f"{value:.3f}", tokens_per_s=f"{run.result.tokens_per_second:.0f}")
-                if on_step is not None:
-                    on_step(step, value)
-                done = step + 1
-                if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
-                    with _paused(run):
-                        _validate(run, validate, step)
-                if snapshot is not None and done in snapshot_steps and done < steps:
-                    with _paused(run):
-                        _take_snapshot(run, snapshot, done)
-                _checkpoint_if_due(run, done, interrupted())
-        finally:
-            progress.close()
+    with interruptible() as interrupted, progress:
+        for step in range(run.start_step, steps):
+            if run.result.stopped_early:
+                break
+            value = _step(run, step)
+            progress.update(step + 1, loss=f"{value:.3f}", tokens_per_s=f"{run.result.tokens_per_second:.0f}")
+            if on_step is not None:
+                on_step(step, value)
+            done = step + 1
+            if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
+                with _paused(run):
+                    _validate(run, validate, step)
+            if snapshot is not None and done in snapshot_steps and done < steps:
+                with _paused(run):
+                    _take_snapshot(run, snapshot, done)
+            _checkpoint_if_due(run, done, interrupted())
     return _finish(run)
 
 
@@ -178,9 +193,9 @@ class _Run:
     max_grad_norm: float
     pad_id: int
     description: str
+    rows: RowGroup | None = None
     start_step: int = 0
     clock: float = 0.0  # perf_counter origin of the training time (pauses move it forward)
-    checkpointing: bool = True  # False under FSDP / DeepSpeed
     last_checkpoint: float = 0.0  # monotonic time of the last checkpoint (or of the start)
     best_value: float | None = None
     best_weights: dict[str, torch.Tensor] | None = None
@@ -196,7 +211,7 @@ class _Run:
 
 
 def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, warmup_steps, max_grad_norm,
-           description, options, workdir, schedule) -> _Run:
+           description, options, workdir, schedule, row_group) -> _Run:
     """Checks, precision, memory, optimizer, resume from the latest checkpoint, the batch plan."""
     accelerator = make_accelerator()
     world = accelerator.num_processes
@@ -211,18 +226,27 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     if sharded and workdir is not None and options.checkpoint_minutes and accelerator.is_main_process:
         print(f"{description}: no checkpoints under {accelerator.distributed_type.name} (train.checkpoint_minutes "
               "is ignored); an interrupted stage starts over", file=sys.stderr)
+    if sharded and row_group is not None:
+        raise GtiError(f"finetune.new_rows_lr: needs whole embedding matrices on every process (one process or DDP), "
+                       f"not {accelerator.distributed_type.name}; unset it or launch with configs/accelerate/ddp.yaml")
     result.precision = resolve_precision(options.precision, accelerator.device)
     rows = math.ceil(min(batch_size, len(samples)) / (world * options.grad_accum))
     check_fits(model, parameters, rows, max(len(s.prompt) + len(s.answer) for s in samples), result.precision,
                accelerator.device, description)
     torch.manual_seed(seed)
-    adamw = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    groups = [{"params": parameters, "peak_lr": lr}]
     named = _named(model, parameters)
-    checkpoints = Checkpoints(workdir) if workdir is not None else None
+    if row_group is not None:
+        groups.append({"params": row_group.prepare(accelerator.device), "lr": row_group.lr, "peak_lr": row_group.lr})
+        named.update(row_group.named())
+    adamw = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
+    checkpoints = Checkpoints(workdir) if workdir is not None and not sharded else None
     latest = checkpoints.latest() if checkpoints is not None else None
     run_state: dict = {}
     if latest is not None:
         state, best_weights = checkpoints.load(latest, named, adamw)
+        if row_group is not None:
+            row_group.write_back()
         result.resumed_from = state["step"]
         result.losses, result.tokens, result.seconds = state["losses"], state["tokens"], state["seconds"]
         result.validations, result.best_step = state["validations"], state["best_step"]
@@ -237,9 +261,8 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         model=prepared, samples=samples, parameters=parameters, named=named, adamw=adamw, optimizer=optimizer,
         accelerator=accelerator, options=options, plan=BatchPlan(samples, batch_size, seed, options.group_by_length),
         log=log, checkpoints=checkpoints, result=result, steps=steps, lr=lr, warmup_steps=warmup_steps,
-        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description,
-        clock=time.perf_counter() - result.seconds, checkpointing=not sharded, last_checkpoint=time.monotonic(),
-        **run_state,
+        schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description, rows=row_group,
+        clock=time.perf_counter() - result.seconds, last_checkpoint=time.monotonic(), **run_state,
     )
 
 
@@ -263,9 +286,13 @@ def _step(run: _Run, step: int) -> float:
         tokens += batch.tokens
     step_lr = run.lr * run.factor(step)
     for group in run.optimizer.param_groups:
-        group["lr"] = step_lr
+        group["lr"] = group["peak_lr"] * run.factor(step)
     accelerator.clip_grad_norm_(run.parameters, run.max_grad_norm)
+    if run.rows is not None:
+        run.rows.take_gradients()
     run.optimizer.step()
+    if run.rows is not None:
+        run.rows.write_back()
     run.optimizer.zero_grad(set_to_none=True)
     if world > 1:
         total = accelerator.reduce(total, reduction="sum")
@@ -276,7 +303,8 @@ def _step(run: _Run, step: int) -> float:
     result.losses.append(value)
     result.tokens += tokens
     result.seconds = time.perf_counter() - run.clock
-    run.log.write({"step": step, "loss": value, "lr": step_lr, "tokens": result.tokens,
+    rows_lr = {} if run.rows is None else {"new_rows_lr": run.rows.lr * run.factor(step)}
+    run.log.write({"step": step, "loss": value, "lr": step_lr, **rows_lr, "tokens": result.tokens,
                    "tokens_per_s": round(result.tokens_per_second, 1), "seconds": round(result.seconds, 2)})
     return value
 
@@ -329,24 +357,20 @@ def _checkpoint_if_due(run: _Run, done: int, interrupted: bool) -> None:
     """Save a checkpoint every `train.checkpoint_every` steps, every `train.checkpoint_minutes`, and on an
     interruption (then raise KeyboardInterrupt). Under several processes the main process's clock and
     every process's interruption decide, so that all of them save at the same step."""
-    options, last = run.options, done == run.steps
-    by_steps = bool(options.checkpoint_every) and done % options.checkpoint_every == 0 and not last
-    by_time = bool(options.checkpoint_minutes) and not last and \
-        time.monotonic() - run.last_checkpoint >= 60 * options.checkpoint_minutes
-    due = by_steps or by_time
+    due = checkpoint_due(run.options, done, run.steps, run.last_checkpoint)
     if run.accelerator.num_processes > 1:
         flags = torch.tensor([int(due and run.accelerator.is_main_process), int(interrupted)], device=run.accelerator.device)
         due, interrupted = (bool(flag) for flag in run.accelerator.reduce(flags, reduction="sum").tolist())
     if not (due or interrupted):
         return
-    if run.checkpoints is not None and run.checkpointing:
+    if run.checkpoints is not None:
         with _paused(run):
             _checkpoint(run, done)
         run.last_checkpoint = time.monotonic()
     if interrupted:
         if run.accelerator.is_main_process:
             saved = (f"saved a checkpoint in {run.checkpoints.latest()}; run the same command again to resume"
-                     if run.checkpoints is not None and run.checkpointing else "no checkpoint (none can be written here)")
+                     if run.checkpoints is not None else "no checkpoint (none can be written here)")
             print(f"{run.description}: interrupted after step {done}; {saved}", file=sys.stderr, flush=True)
         raise KeyboardInterrupt
 
@@ -370,5 +394,7 @@ def _finish(run: _Run) -> TrainResult:
         with torch.no_grad():
             for name, parameter in run.named.items():
                 parameter.copy_(run.best_weights[name].to(parameter.device))
+        if run.rows is not None:
+            run.rows.write_back()
     run.accelerator.unwrap_model(run.model).eval()
     return run.result

@@ -6,6 +6,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,3 +136,12 @@ def interruptible() -> Iterator[Callable[[], bool]]:
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
+
+
+def checkpoint_due(options, done: int, steps: int, last_checkpoint: float) -> bool:
+    """Whether `train.checkpoint_every` or `train.checkpoint_minutes` (since the monotonic time `last_checkpoint`)
+    asks for a checkpoint after `done` of `steps` steps (never after the last: the stage is then saved whole)."""
+    if done >= steps:
+        return False
+    by_steps = bool(options.checkpoint_every) and done % options.checkpoint_every == 0
+    return by_steps or bool(options.checkpoint_minutes) and time.monotonic() - last_checkpoint >= 60 * options.checkpoint_minutes

@@ -1,0 +1,163 @@
+"""`make bench-fair`: does a language model recommend better than popularity? Anchors, tuned baselines, a control.
+
+Runs `gti compare configs/beauty_fair.toml` with the non-LM anchors (`mostpop`, `sasrec`), mean init
+with its learning rate tuned (`mean`) and with its new rows' learning rate tuned too (`mean-rowlr`),
+the `rows-first` control (GTI's grounding stage on next-item prompts), `gti` and `lcrec`, every
+method tuned over the same small grid on the validation targets (`--grid`; SASRec over its own
+learning rate), every LM method evaluated at the config's budget points (`eval.at_steps`, matched
+by training tokens in `compute_matched`). Records benchmarks/results/beauty_fair_cpu.json: the
+run's results (config, grid with every point's validation metrics and the choice, each method's
+test metrics with CIs, training tokens or, for the anchors, interactions processed, seconds, the
+paired tests against `mostpop` and `sasrec`, the compute-matched table), a summary, the machine,
+the versions and the command (repository-relative).
+
+Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,300] [--grid KEY=V1,V2 ...]
+                                        [--set KEY=VALUE ...] [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
+  --grid: replaces the default grid (give every key wanted); --set: any config override, e.g.
+  --set data.users=1000 --set finetune.steps=400.
+  --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
+  results/beauty_fair_quick.json: a smoke test of the script, not a measurement.
+"""
+
+import argparse
+import gzip
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gti.artifacts import read_json, write_json
+from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = Path("configs/beauty_fair.toml")
+RESULTS = Path("benchmarks/results")
+METHODS = "mostpop,sasrec,mean,mean-rowlr,rows-first,gti,lcrec"
+GRID = ["finetune.lr=1e-4,3e-4", "finetune.new_rows_lr=same,1e-2", "sasrec.lr=1e-3,3e-3"]
+QUICK_GRID = ["finetune.lr=1e-2", "finetune.new_rows_lr=same,5e-2", "sasrec.lr=1e-3,1e-2"]
+QUICK_SETTINGS = [
+    "data.users=null", "sids.levels=2", "sids.codes=4", "ground.steps=2", "ground.batch_size=4", "finetune.steps=4",
+    "finetune.batch_size=4", "finetune.warmup_steps=1", "eval.at_steps=[2]", "eval.batch_size=8",
+    "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=3", "sasrec.batch_size=8",
+]
+WORDS = ("lip gloss cream shampoo mask serum brush nail polish soap oil red blue green black white "
+         "rose mint vanilla matte shiny soft big small").split()
+
+
+def tiny_inputs(folder: Path) -> list[str]:
+    """A random 2-layer, hidden-16 Llama and a 40-item, 16-user catalog in `folder`; the --set flags that use them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    rng = random.Random(0)
+    data = folder / "data"
+    data.mkdir(parents=True)
+    with gzip.open(data / "items.jsonl.gz", "wt") as items:
+        for i in range(40):
+            items.write(json.dumps({"item_id": f"i{i}", "title": " ".join(rng.sample(WORDS, 3)),
+                                    "categories": ["Beauty", rng.choice(WORDS)], "brand": None}) + "\n")
+    lines = ["user_id\titem_id\ttimestamp"]
+    for user in range(16):
+        lines += [f"u{user}\ti{item}\t{1000 + step}" for step, item in enumerate(rng.sample(range(40), rng.randint(5, 9)))]
+    (data / "interactions.tsv").write_text("\n".join(lines) + "\n")
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
+    for word in WORDS + list("abcdefghijklmnopqrstuvwxyz0123456789:?.,"):
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                        unk_token="<unk>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2,
+    ))
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    return [f"data.source={json.dumps(str(data))}", f"model.name={json.dumps(str(folder / 'model'))}", *QUICK_SETTINGS]
+
+
+def relative(value: object) -> object:
+    """`value` with every absolute path in it written as `machine.repo_relative` writes it."""
+    if isinstance(value, dict):
+        return {key: relative(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [relative(item) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return repo_relative(value)
+    return value
+
+
+def summary(results: dict) -> dict:
+    """Per method: kind, test recall@10 and NDCG@10 with CIs, compute, the chosen grid point, tests against anchors."""
+    records = (results.get("tuning") or {}).get("methods", {})
+    rows = {}
+    for name, result in results["methods"].items():
+        rows[name] = {
+            "kind": result["kind"],
+            **{metric: result["metrics"].get(metric) for metric in ("recall@10", "ndcg@10", "mrr")},
+            "recall@10_ci": result["metrics_ci"].get("recall@10"),
+            "train_tokens": result["train_tokens"], "train_seconds": result["train_seconds"],
+            "compute": result["compute"], "chosen": records.get(name, {}).get("settings"),
+            "grid_search": records.get(name, {}).get("search"),
+            "vs_anchors": {anchor: tests.get("recall@10") for anchor, tests in (result.get("paired_vs_anchors") or {}).items()},
+        }
+    models = [name for name, row in rows.items() if row["kind"] == "lm" and row["recall@10"] is not None]
+    best = max(models, key=lambda name: rows[name]["recall@10"], default=None)
+    return {"methods": rows, "best_lm_vs_mostpop": None if best is None or "mostpop" not in results["methods"] else {
+        "method": best, "recall@10": rows[best]["recall@10"], "mostpop_recall@10": rows["mostpop"]["recall@10"],
+        "paired": rows[best]["vs_anchors"].get("mostpop"),
+        "note": "the LM method with the highest test recall@10 (a description of the table; its learning rate was "
+                "chosen on the validation targets), against mostpop on the same test users",
+    }}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=METHODS)
+    parser.add_argument("--budgets", help="fine-tuning steps to evaluate at (default: the config's at_steps and steps)")
+    parser.add_argument("--grid", action="append", help=f"a grid key and its values (default: {' '.join(GRID)})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
+    parser.add_argument("--seeds", help="training seeds, e.g. 1,2")
+    parser.add_argument("--run-dir", type=Path, help="run folder (default: runs/beauty_fair[_quick])")
+    parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results/beauty_fair_cpu[_quick].json)")
+    parser.add_argument("--quick", action="store_true", help="a tiny random model and catalog: a smoke test of the script")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="beauty_fair_")) if args.quick else None
+    try:
+        overrides = (tiny_inputs(scratch) if args.quick else []) + args.set
+        grid = args.grid or (QUICK_GRID if args.quick else GRID)
+        run_dir = args.run_dir or (scratch / "run" if args.quick else Path("runs/beauty_fair"))
+        out = args.out or RESULTS / ("beauty_fair_quick.json" if args.quick else "beauty_fair_cpu.json")
+        command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
+                   "--out", str(run_dir), "--overwrite"]
+        command += [word for flag in grid for word in ("--grid", flag)] + [w for s in overrides for w in ("--set", s)]
+        command += ["--budgets", args.budgets] if args.budgets else []
+        command += ["--seeds", args.seeds] if args.seeds else []
+        start = time.perf_counter()
+        if subprocess.run(command, cwd=ROOT).returncode != 0:
+            sys.exit("beauty_fair: gti compare failed")
+        wall = time.perf_counter() - start
+        results = read_json(ROOT / run_dir / "results.json")
+        write_json(ROOT / out, relative({
+            "benchmark": "fair comparison on Amazon Beauty: anchors, tuned baselines, the rows-first control, GTI, LC-Rec",
+            "quick": args.quick, "wall_s": round(wall, 1),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "config_file": str(CONFIG), "grid_flags": grid, "overrides": args.set, "run_dir": str(run_dir),
+            "summary": summary(results), **results, "machine": machine(), **invocation(),
+        }))
+        print(f"wrote {out}")
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
