@@ -102,10 +102,10 @@ def _run(args: argparse.Namespace) -> None:
     result = run(config, args.out, args.overwrite, config.init.method, sids_dir=args.sids)
     print(json.dumps(result.metrics, indent=2))
     layout, name = RunLayout(Path(args.out or config.out)), config.init.method
-    evaluation = layout.stage(name, "eval")
+    evaluation, model = layout.stage(name, "eval"), layout.stage(name, "finetune") / "model"
     _say(f"run folder: {layout.root}", f"metrics: {layout.root / 'metrics.json'}",
          f"predictions: {evaluation / 'predictions.jsonl'} (per test user: target, rank, top 10)",
-         f"model: {layout.stage(name, 'finetune') / 'model'}", f"report: {layout.root / 'report.html'}")
+         *([f"model: {model}"] if model.is_dir() else []), f"report: {layout.root / 'report.html'}")
 
 
 def _ground(args: argparse.Namespace) -> None:
@@ -117,8 +117,8 @@ def _ground(args: argparse.Namespace) -> None:
         print(f"{stage:<9} effective rank {diagnostics['effective_rank']:8.2f}  "
               f"mean cosine {diagnostics['mean_pairwise_cosine']:.4f}")
     root = Path(args.out or config.out)
-    _say(f"run folder: {root}", f"grounded rows: {root / 'gti' / 'ground'} (new_rows.safetensors, diagnostics.json, "
-         "cosine_heatmap.png)")
+    ground = root / "gti" / "ground"
+    _say(f"run folder: {root}", f"grounded: {ground} ({', '.join(sorted(p.name for p in ground.iterdir()))})")
 
 
 def _diagnose(args: argparse.Namespace) -> None:
