@@ -111,3 +111,12 @@ def test_gti_config_prints_toml_that_loads_back(tmp_path, capsys):
     printed = tmp_path / "printed.toml"
     printed.write_text(capsys.readouterr().out)
     assert load_config(printed) == load_config(REPO / "configs" / "demo.toml", ["finetune.steps=7"])
+
+
+@pytest.mark.parametrize(("argv", "quiet", "debug"), [
+    (["--quiet", "run"], True, False), (["run", "--quiet"], True, False), (["run"], False, False),
+    (["--debug", "data", "stats", "x"], False, True), (["--quiet", "data", "stats", "x", "--debug"], True, True),
+])
+def test_quiet_and_debug_work_before_and_after_the_verb(argv, quiet, debug):
+    parsed = build_parser().parse_args(argv)
+    assert (parsed.quiet, parsed.debug) == (quiet, debug)

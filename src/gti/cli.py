@@ -253,16 +253,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    def global_flags(target: argparse.ArgumentParser, default: object) -> None:
+        target.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+        target.add_argument("--quiet", action="store_true", default=default,
+                            help="no progress bars or progress lines (results, errors and the paths written still print)")
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="no progress bars or progress lines (results, errors and the paths written still print)")
+    global_flags(common, argparse.SUPPRESS)  # after the verb too; absent there, the value before the verb stays
     parser = argparse.ArgumentParser(prog="gti", description="Semantic-ID vocabulary for language models, grounded.",
-                                     formatter_class=_HelpFormatter, parents=[common],
+                                     formatter_class=_HelpFormatter,
                                      epilog="Environment: GTI_CACHE (converted models and embeddings; default "
                                             "~/.cache/gti), GTI_PROGRESS_SECONDS (seconds between progress lines in "
                                             "a log; 30), GTI_QUIET=1 or TQDM_DISABLE=1 (= --quiet).")
-    parser.set_defaults(debug=False, quiet=False)
+    global_flags(parser, False)
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     def verb(group, name: str, **kwargs) -> argparse.ArgumentParser:
