@@ -99,7 +99,8 @@ def test_docs_config_md_is_the_generated_reference(capsys):
     assert main(["config", "--defaults"]) == 0
     generated = capsys.readouterr().out
     assert (REPO / "docs" / "config.md").read_text() == generated, "regenerate: gti config --defaults > docs/config.md"
-    from gti.config import RunConfig, flatten, to_dict
+    from gti.config import RunConfig, to_dict
+    from gti.config_text import flatten
 
     for key in flatten(to_dict(RunConfig())):
         assert f"`{key.rsplit('.', 1)[-1]}`" in generated, key

@@ -6,7 +6,6 @@ overrides, and rejects unknown keys, wrong types and impossible values with one 
 """
 
 import dataclasses
-import re
 import tomllib
 import types
 import typing
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gti.config_rules import CHOICES, validate  # noqa: F401 (CHOICES: part of this module's interface)
+from gti.config_text import check_key_path, located, unknown_key
 from gti.errors import GtiError
 
 SMOLLM2 = "smollm2-135m"
@@ -305,23 +305,13 @@ def _check_type(value: object, annotation: object, where: str) -> object:
     return value
 
 
-def _unknown(cls: type, key: str, where: str) -> GtiError:
-    """The error for a key that `cls` (a section, or the whole config when `where` is empty) does not have."""
-    fields = [f.name for f in dataclasses.fields(cls)]
-    if not where:
-        sections = [name for name in fields if dataclasses.is_dataclass(typing.get_type_hints(cls)[name])]
-        others = [name for name in fields if name not in sections]
-        return GtiError(f"unknown section {key!r}; expected one of {', '.join(sections)} (or the key {', '.join(others)})")
-    return GtiError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
-
-
 def _build(cls: type, values: dict, where: str) -> object:
     """Instantiate a config dataclass from a dict, rejecting unknown keys and wrong types."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise _unknown(cls, key, where)
+            raise unknown_key(cls, key, where)
         annotation = typing.get_type_hints(cls)[key]
         path = f"{where}.{key}" if where else key
         if dataclasses.is_dataclass(annotation):
@@ -348,52 +338,8 @@ def parse_override(text: str) -> tuple[list[str], object]:
     if raw.strip().lower() in ("none", "null"):
         value = None
     keys = [part.strip() for part in key.strip().split(".")]
-    cls, where = RunConfig, ""
-    for index, part in enumerate(keys):
-        if not dataclasses.is_dataclass(cls):
-            raise GtiError(f"--set {text}: {where!r} is a setting, not a section; expected {where}=value")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if part not in fields:
-            raise GtiError(f"--set {text}: {_unknown(cls, part, where)}")
-        cls, where = typing.get_type_hints(cls)[part], ".".join(keys[: index + 1])
-    if dataclasses.is_dataclass(cls):
-        raise GtiError(f"--set {text}: {where!r} is a section; expected {where}.KEY=value")
+    check_key_path(RunConfig, keys, f"--set {text}")
     return keys, value
-
-
-def _key_path(message: str) -> list[str]:
-    """The config keys an error message of this module starts with (`section.key: ...`), or []."""
-    found = re.match(r"unknown section '([^']+)'", message)
-    if found:
-        return [found.group(1)]
-    found = re.match(r"([a-z_]+): unknown key '([^']+)'", message) or re.match(r"([a-z_]+)(?:\.([a-z_]+))?[:\[]", message)
-    return [part for part in found.groups() if part] if found else []
-
-
-def _line_of(text: str, keys: list[str]) -> int | None:
-    """The line of a TOML text that sets `keys` (`[section]` then `key =`, a dotted or a top-level key), or None.
-
-    A key not written in the file falls back to its section's header line.
-    """
-    if not keys:
-        return None
-    first = re.escape(keys[0])
-    section, header = None, None
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            section = stripped.strip("[] ")
-            if section == keys[0]:
-                if len(keys) == 1:
-                    return number
-                header = number
-            continue
-        if section is None and re.match(rf"{first}\s*[.=]", stripped) and (
-                len(keys) == 1 or re.match(rf"{first}\.{re.escape(keys[1])}\s*=", stripped)):
-            return number
-        if len(keys) > 1 and section == keys[0] and re.match(rf"{re.escape(keys[1])}\s*=", stripped):
-            return number
-    return header
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
@@ -426,16 +372,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         target[keys[-1]] = value
         given[tuple(keys)] = override
     try:
-        config = _build(RunConfig, values, "")
-        return validate(config)
+        return validate(_build(RunConfig, values, ""))
     except GtiError as error:
-        keys = _key_path(str(error))
-        if tuple(keys) in given:
-            raise GtiError(f"--set {given[tuple(keys)]}: {error}") from None
-        if path is None:
-            raise GtiError(f"config: {error}") from None
-        line = _line_of(text, keys)
-        raise GtiError(f"{path}{'' if line is None else f':{line}'}: {error}") from None
+        raise located(error, path, text, given) from None
 
 
 def from_dict(values: dict, where: str = "config") -> RunConfig:
@@ -445,41 +384,6 @@ def from_dict(values: dict, where: str = "config") -> RunConfig:
     except GtiError as error:
         raise GtiError(f"{where}: {error}") from None
     return validate(config)
-
-
-def flatten(values: dict, prefix: str = "") -> dict[str, object]:
-    """`{"a": {"b": 1}}` -> `{"a.b": 1}` (lists stay values)."""
-    flat = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def differences(before: dict, after: dict, labels: tuple[str, str] = ("there", "here"), limit: int = 4) -> str:
-    """The keys whose values differ between two configs (or sections), with both values, on one line.
-
-    E.g. `finetune.steps: 2 there, 3 here; data.text_fields: ['title'] there, ['title', 'brand'] here`.
-    """
-    old, new = flatten(before), flatten(after)
-    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key, _ABSENT) != new.get(key, _ABSENT)]
-    shown = [f"{key}: {_shown(old.get(key, _ABSENT))} {labels[0]}, {_shown(new.get(key, _ABSENT))} {labels[1]}"
-             for key in keys[:limit]]
-    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
-    return "; ".join(shown) + more
-
-
-_ABSENT = object()
-
-
-def _shown(value: object) -> str:
-    if value is _ABSENT:
-        return "(absent)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def to_dict(config: object) -> dict:

@@ -20,7 +20,8 @@ from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
 from gti.checks import budget_overrides, check_methods, check_seeds
 from gti.collect import anchor_result, combine_seeds, method_result
-from gti.config import RunConfig, differences, from_dict, load_config, to_dict
+from gti.config import RunConfig, from_dict, load_config, to_dict
+from gti.config_text import differences
 from gti.data import Dataset
 from gti.distributed import is_main
 from gti.errors import GtiError

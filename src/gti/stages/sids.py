@@ -8,7 +8,8 @@ embedding cache, and a stage folder (`sids.json`, `report.json`, `codebooks.safe
 from pathlib import Path
 
 from gti.artifacts import read_json, run_stage, write_json
-from gti.config import DataConfig, SidConfig, differences, to_dict
+from gti.config import DataConfig, SidConfig, to_dict
+from gti.config_text import differences
 from gti.data import Dataset, render_item_text
 from gti.errors import GtiError
 from gti.lm.backbone import cache_dir
