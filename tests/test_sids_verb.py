@@ -42,6 +42,18 @@ def test_sids_from_other_data_are_refused(tiny_dataset, tiny_model_dir, tmp_path
     out = tmp_path / "run"
     assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out), "--sids", str(sids)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "other data" in err and "\n" not in err and not (out / "sids").exists()
+    assert "built from other [data] settings than this run's (data.users: 6 in the folder, None in this run)" in err
+    assert "\n" not in err and not (out / "sids").exists() and not out.exists()
     assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out), "--sids", str(tmp_path)]) == 2
     assert "not a folder written by `gti sids`" in capsys.readouterr().err
+
+
+def test_a_text_fields_mismatch_is_named_with_both_values(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    sids = tmp_path / "sids"
+    assert main(["sids", str(tiny_dataset), "--out", str(sids), "--levels", "2", "--codes", "3", "--text-fields", "title"]) == 0
+    out = tmp_path / "run"
+    assert main(["run", *run_args(tiny_dataset, tiny_model_dir, out), "--sids", str(sids)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert ("data.text_fields: ['title'] in the folder, ['title', 'categories', 'brand'] in this run" in err
+            and "data.users" not in err and "\n" not in err), err
+    assert not out.exists()

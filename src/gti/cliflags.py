@@ -9,7 +9,8 @@ import typing
 
 from gti.config import CHOICES
 
-_MISSING = object()
+MISSING = object()
+"""The default of every section flag: the flag was not given, so the config's default applies."""
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -45,7 +46,8 @@ def add_section_flags(parser: argparse.ArgumentParser, cls: type, section: str, 
                       skip: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """Add `--<field>` for every field of a config dataclass, with its docstring as help and its choices.
 
-    Unset flags stay unset (the config's default applies). Returns (section, field, dest) of each flag.
+    Unset flags stay unset (the config's default applies, and the help shows it). Returns (section, field, dest)
+    of each flag.
     """
     helps, hints, added = field_help(cls), typing.get_type_hints(cls), []
     for item in dataclasses.fields(cls):
@@ -54,8 +56,11 @@ def add_section_flags(parser: argparse.ArgumentParser, cls: type, section: str, 
         flag = (rename or {}).get(item.name, item.name).replace("_", "-")
         kind, nargs = _parser_type(hints[item.name])
         dest = f"{section}__{item.name}"
-        parser.add_argument(f"--{flag}", dest=dest, type=kind, nargs=nargs, default=_MISSING, metavar=item.name.upper(),
-                            choices=choices(section, item.name), help=f"{helps.get(item.name, '')} [{section}.{item.name}]")
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+        shown = "unset" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
+        parser.add_argument(f"--{flag}", dest=dest, type=kind, nargs=nargs, default=MISSING, metavar=item.name.upper(),
+                            choices=choices(section, item.name),
+                            help=f"{helps.get(item.name, '')} [{section}.{item.name}; default: {shown}]")
         added.append((section, item.name, dest))
     return added
 
@@ -65,6 +70,6 @@ def section_values(args: argparse.Namespace, flags: list[tuple[str, str, str]]) 
     values: dict[str, dict] = {}
     for section, name, dest in flags:
         value = getattr(args, dest)
-        if value is not _MISSING:
+        if value is not MISSING:
             values.setdefault(section, {})[name] = value
     return values

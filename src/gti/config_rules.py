@@ -62,7 +62,7 @@ def validate(config: "RunConfig") -> "RunConfig":
     if config.sids.codes < 2:
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
-                         ("train", "checkpoint_every"), ("train", "validate_every"), ("train", "patience"),
+                         ("train", "checkpoint_every"), ("train", "checkpoint_minutes"), ("train", "validate_every"), ("train", "patience"),
                          ("sasrec", "patience")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")

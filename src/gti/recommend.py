@@ -13,20 +13,25 @@ from pathlib import Path
 
 import torch
 
+from gti.catalog import (  # noqa: F401 (re-exported: gti.recommend is where users look for them)
+    ITEMS_FILE,
+    MAX_K,
+    SETTINGS_FILE,
+    Request,
+    check_request,
+    model_folder,
+    read_requests,
+    read_run_config,
+)
 from gti.config import RunConfig, from_dict, to_dict
 from gti.data import Item
 from gti.data.files import shown
 from gti.device import compute_device
 from gti.errors import GtiError
-from gti.layout import RunLayout
 from gti.lm.backbone import load_backbone
 from gti.lm.prompts import PromptBuilder
 from gti.rec.beam import constrained_beam_search
 from gti.sid import SemanticIds
-
-SETTINGS_FILE = "gti_config.json"
-ITEMS_FILE = "items.jsonl"
-MAX_K = 1000
 
 
 @dataclass(frozen=True)
@@ -47,42 +52,6 @@ class Settings:
     def to_json(self) -> dict:
         return {"prompts": self.prompts, "max_history": self.max_history, "beams": self.beams,
                 "batch_size": self.batch_size, "precision": self.precision}
-
-
-def read_run_config(run_dir: Path) -> RunConfig:
-    """The resolved config a run folder was made with."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise GtiError(f"{run_dir}: not a run folder (no config.json); give the --out folder of gti run or compare")
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise GtiError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise GtiError(f"{path}: expected a JSON object")
-    return from_dict(data, str(path))
-
-
-def model_folder(run_dir: Path, method: str, seed: int | None) -> Path:
-    """`<run>/<method>[/seed-<s>]/finetune/model`, checked to be a finished stage."""
-    run_dir = Path(run_dir)
-    stage = RunLayout(run_dir, seed).stage(method, "finetune")
-    folder = stage / "model"
-    if not (stage / "manifest.json").is_file() or not folder.is_dir():
-        found = sorted(str(p.parent.parent.relative_to(run_dir)) for p in run_dir.glob("**/finetune/model"))
-        hint = f"fine-tuned models here: {', '.join(found)}" if found else "it holds no fine-tuned model yet"
-        raise GtiError(f"{folder}: no fine-tuned model for method {method!r}"
-                       + ("" if seed is None else f" seed {seed}") + f"; {hint}")
-    return folder
-
-
-@dataclass(frozen=True)
-class Request:
-    """One history to recommend for."""
-
-    history: tuple[str, ...]
-    k: int = 10
-    exclude_history: bool = False
 
 
 class Recommender:
@@ -149,23 +118,7 @@ class Recommender:
         Raises:
             GtiError: an empty or non-list history, an id not in the catalog (named), or a bad k.
         """
-        prefix = f"{where}: " if where else ""
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise GtiError(f"{prefix}k: expected an integer from 1 to {MAX_K}, got {shown(k)}")
-        if not isinstance(history, list | tuple) or not history:
-            raise GtiError(f"{prefix}history: expected a non-empty list of item ids, got {shown(history)}")
-        ids = []
-        for value in history:
-            if isinstance(value, int) and not isinstance(value, bool):
-                value = str(value)
-            if not isinstance(value, str):
-                raise GtiError(f"{prefix}history: item ids must be strings, got {shown(value)}")
-            ids.append(value)
-        unknown = [item for item in dict.fromkeys(ids) if item not in self.catalog]
-        if unknown:
-            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-            raise GtiError(f"{prefix}history: unknown item id {shown(unknown[0])}{more}: not in the catalog")
-        return Request(tuple(ids), k)
+        return check_request(self.catalog, history, k, where)
 
     def recommend(self, history: Sequence[str], k: int = 10, exclude_history: bool = False) -> list[dict]:
         """The top `k` items for one history, best first: `{"item_id", "title", "score"}` (log-probability)."""
@@ -269,36 +222,14 @@ def show_items(items: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def read_requests(recommender: Recommender, path: Path, k: int, exclude_history: bool) -> list[tuple[Request, object]]:
-    """Every line of a JSONL file `{"history": [...], "k": 10, "user_id": ..., "exclude_history": false}`, checked."""
-    from gti.data.files import parse_json_line, read_lines
-
-    if not path.is_file():
-        raise GtiError(f"{path}: no such file")
-    requests = []
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        record = parse_json_line(line, where)
-        unknown = [key for key in record if key not in ("history", "k", "user_id", "exclude_history")]
-        if unknown:
-            raise GtiError(f"{where}: unknown field {unknown[0]!r}; expected history, k, user_id, exclude_history")
-        if "history" not in record:
-            raise GtiError(f"{where}: missing field 'history'")
-        exclude = record.get("exclude_history", exclude_history)
-        if not isinstance(exclude, bool):
-            raise GtiError(f"{where}: exclude_history: expected true or false, got {shown(exclude)}")
-        request = recommender.check(record["history"], record.get("k", k), where)
-        requests.append((Request(request.history, request.k, exclude), record.get("user_id")))
-    if not requests:
-        raise GtiError(f"{path}: holds no requests")
-    return requests
-
-
 def recommend_file(recommender: Recommender, path: Path, output: str | None, k: int, exclude_history: bool,
-                   overwrite: bool = False, chunk: int = 512) -> int:
+                   overwrite: bool = False, chunk: int = 512,
+                   requests: list[tuple[Request, object]] | None = None) -> int:
     """Answer a JSONL file of requests (all checked first), writing one JSON line per request to `output` or stdout.
+
+    Args:
+        requests: the file's requests, already read with `gti.catalog.read_requests` (the CLI checks them
+            before the model loads); None reads `path`.
 
     Returns:
         The number of lines written.
@@ -306,10 +237,10 @@ def recommend_file(recommender: Recommender, path: Path, output: str | None, k: 
     import os
     import sys
 
-    requests = read_requests(recommender, path, k, exclude_history)
+    if requests is None:
+        requests = read_requests(recommender.catalog, path, k, exclude_history)
     target = Path(output) if output else None
-    if target is not None and target.exists() and not overwrite:
-        raise GtiError(f"{target}: already exists; pass --overwrite to replace it")
+    check_new_file(target, overwrite)
     temporary = target.with_name(f".{target.name}.tmp") if target is not None else None
     handle = temporary.open("w", encoding="utf-8") if temporary is not None else sys.stdout
     try:
@@ -328,3 +259,9 @@ def recommend_file(recommender: Recommender, path: Path, output: str | None, k: 
         handle.close()
         os.replace(temporary, target)
     return len(requests)
+
+
+def check_new_file(target: Path | None, overwrite: bool) -> None:
+    """Refuse an existing `--output` file unless `overwrite`."""
+    if target is not None and Path(target).exists() and not overwrite:
+        raise GtiError(f"{target}: already exists; pass --overwrite to replace it")

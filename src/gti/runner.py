@@ -14,12 +14,16 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+from gti.analysis.html import write_html_report
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
 from gti.coldstart import attach as attach_cold_start
+from gti.checks import budget_overrides, check_methods, check_seeds
 from gti.collect import anchor_result, combine_seeds, method_result
 from gti.config import RunConfig, from_dict, load_config, to_dict
+from gti.config_text import differences
+from gti.data import Dataset
 from gti.distributed import is_main
 from gti.errors import GtiError
 from gti.layout import RunLayout
@@ -28,7 +32,7 @@ from gti.rec import paired_test
 from gti.results import Comparison, MethodResult
 from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
 from gti.stages.anchor import run_anchor_eval, run_fit
-from gti.stages.data import data_key, load
+from gti.stages.data import load
 from gti.stages.sids import adopt
 from gti.tuning import apply, description, parse_grid, tune
 
@@ -58,11 +62,11 @@ def import_sids(sids_dir: Path, layout: RunLayout) -> None:
     shutil.copytree(sids_dir, layout.sids)
 
 
-def prepare(config: RunConfig, layout: RunLayout) -> Shared:
-    """The stages every method shares: data and SIDs."""
-    dataset = load(config.data)
+def prepare(config: RunConfig, layout: RunLayout, dataset: Dataset | None = None) -> Shared:
+    """The stages every method shares: data and SIDs (`dataset`: already loaded with `load(config.data)`)."""
+    dataset = dataset if dataset is not None else load(config.data)
     data = run_data(config.data, layout.data, dataset)
-    sids = run_sids(config.sids, config.data.text_fields, dataset, data.key, layout.sids)
+    sids = run_sids(config.sids, config.data.text_fields, dataset, data.key, layout.sids, to_dict(config.data))
     return Shared(data, sids, config.prompts)
 
 
@@ -117,23 +121,40 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
         sids_dir: str | None = None) -> MethodResult:
     """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder."""
     if sids_dir is not None:
-        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), data_key(config.data))}, str(sids_dir))
+        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
+    dataset = load(config.data)  # before the folder is claimed: a bad source leaves nothing behind
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
-    result = run_method(config, layout, name, prepare(config, layout), until)
+    result = run_method(config, layout, name, prepare(config, layout, dataset), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
         if result.cold_start:
             write_json(layout.root / "cold_start.json", result.cold_start)
+        result.folder = str(layout.method(name).relative_to(layout.root))
+        write_html_report(Comparison(to_dict(config), None, {name: result}, read_json(layout.sids / "report.json")),
+                          layout.root)
     return result
 
 
 def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayout:
-    """The run folder, with the config saved in it; a folder made with another config is refused."""
+    """The run folder, with the config saved in it; a folder holding stages made with another config is refused.
+
+    Callers claim the folder only once the config validates and the data loads. A folder whose
+    config.json has no finished stage beside it (a run that stopped before its first stage) is
+    not protected: there is nothing in it to mix up.
+    """
     layout = RunLayout(Path(out or config.out))
-    if layout.config.exists() and read_json(layout.config) != to_dict(config) and not overwrite:
-        raise GtiError(f"{layout.root}: holds a run with another config; pass --overwrite or choose --out")
+    if layout.root.exists() and not layout.root.is_dir():
+        raise GtiError(f"{layout.root}: exists and is not a folder; choose another --out")
+    if layout.config.exists() and not overwrite and any(layout.root.glob(f"**/{MANIFEST}")):
+        try:
+            before = read_json(layout.config)
+        except ValueError:
+            before = None
+        if before != to_dict(config):
+            changed = differences(before, to_dict(config)) if isinstance(before, dict) else "its config.json is unreadable"
+            raise GtiError(f"{layout.root}: holds a run with another config ({changed}); pass --overwrite or choose --out")
     if is_main():
         write_json(layout.config, to_dict(config))
     return layout
@@ -158,21 +179,13 @@ def compare(
     Returns:
         The path of `results.json` in the run folder.
     """
-    if budgets is not None:
-        if not budgets or sorted(set(budgets)) != budgets or budgets[0] < 1:
-            raise GtiError(f"--budgets: expected increasing distinct positive step counts, got {budgets}")
-        overrides = [*overrides, f"finetune.steps={budgets[-1]}", f"eval.at_steps={budgets[:-1]}"]
-    config = load_config(config_path, overrides)
-    for name in methods:
-        if name not in METHODS:
-            raise GtiError(f"--methods: {name!r} is not one of {', '.join(METHODS)}")
-    if len(set(methods)) != len(methods):
-        raise GtiError(f"--methods: a method is named twice in {','.join(methods)}")
-    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
-        raise GtiError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+    config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
+    check_methods(methods)
+    check_seeds(seeds)
     axes = parse_grid(grid, config) if grid else None
+    dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
-    shared = prepare(config, layout)
+    shared = prepare(config, layout, dataset)
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
     if axes is not None:

@@ -3,26 +3,49 @@
     GET  /health      {"status": "ok", "items": N, "requests": ..., "batches": ..., "max_batch": ...}
     POST /recommend   {"history": ["id", ...], "k": 10, "exclude_history": false, "user_id": optional}
                       -> {"items": [{"item_id", "title", "score"}, ...]} (plus "user_id" when given)
+    GET  /docs        the OpenAPI page (the typed bodies of `gti.api`); /openapi.json its schema
 
-Requests are checked on arrival (bad JSON or fields: 400/422 with a one-line message naming the
-field or the unknown id). One worker thread runs the model: it takes the first waiting request,
-gathers the others that arrive within `max_wait_ms` (or until `max_batch`), and answers them
-with one batched beam search, so concurrent clients share forward passes.
+Requests are checked on arrival: a body over `Limits.max_body_bytes` is a 413, a body that is not
+a JSON object a 400, a bad or unknown field, a history over `Limits.max_history` items, a `k`
+over `Limits.max_k` or an unknown item id a 422; each with a one-line message naming it. One
+worker thread runs the model: it takes the first waiting request, gathers the others that arrive
+within `max_wait_ms` (or until `max_batch`), and answers them with one batched beam search, so
+concurrent clients share forward passes.
 """
 
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import queue
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from gti.catalog import MAX_K, Request, check_request
 from gti.errors import GtiError
-from gti.recommend import Recommender, Request
 
-REQUEST_KEYS = ("history", "k", "exclude_history", "user_id")
+if TYPE_CHECKING:
+    from gti.recommend import Recommender
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large a request `gti serve` accepts."""
+
+    max_body_bytes: int = 65536
+    max_history: int = 200
+    max_k: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.max_history < 1 or not 1 <= self.max_k <= MAX_K:
+            raise GtiError(f"--max-body-bytes and --max-history must be positive and --max-k from 1 to {MAX_K}, got "
+                           f"{self.max_body_bytes}, {self.max_history}, {self.max_k}")
+
+
+class BodyTooLarge(Exception):
+    """A request body over `Limits.max_body_bytes` (413)."""
 
 
 def require_server_packages() -> None:
@@ -43,7 +66,7 @@ class MicroBatcher:
         max_wait_ms: how long the worker waits for more requests after the first of a batch.
     """
 
-    def __init__(self, recommender: Recommender, max_batch: int = 8, max_wait_ms: float = 10.0):
+    def __init__(self, recommender: "Recommender", max_batch: int = 8, max_wait_ms: float = 10.0):
         if max_batch < 1 or max_wait_ms < 0:
             raise GtiError(f"max_batch must be positive and max_wait_ms not negative, got {max_batch}, {max_wait_ms}")
         self.recommender = recommender
@@ -100,37 +123,68 @@ class MicroBatcher:
         self._thread.join()
 
 
-def parse_request(recommender: Recommender, body: bytes) -> tuple[Request, object]:
+def parse_request(recommender: "Recommender", body: bytes, limits: Limits = Limits()) -> tuple[Request, object]:
     """A `/recommend` body as a checked request and its optional user_id.
 
     Raises:
         ValueError: not a JSON object (400).
-        GtiError: a missing, unknown or wrong field, or an unknown item id (422).
+        GtiError: a missing, unknown or wrong field, a history or k over the limits, or an unknown item id (422).
     """
+    from pydantic import ValidationError
+
+    from gti.api import RecommendRequest, one_line
+
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ValueError("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    unknown = [key for key in data if key not in REQUEST_KEYS]
-    if unknown:
-        raise GtiError(f"unknown field {unknown[0]!r}; expected {', '.join(REQUEST_KEYS)}")
-    if "history" not in data:
-        raise GtiError("missing field 'history'")
-    exclude = data.get("exclude_history", False)
-    if not isinstance(exclude, bool):
-        raise GtiError(f"exclude_history: expected true or false, got {exclude!r}")
-    request = recommender.check(data["history"], data.get("k", 10))
-    return Request(request.history, request.k, exclude), data.get("user_id")
+        data = RecommendRequest.model_validate_json(body)
+    except ValidationError as error:
+        status, message = one_line(error, limits.max_k)
+        raise (ValueError if status == 400 else GtiError)(message) from None
+    k = data.k if "k" in data.model_fields_set else min(data.k, limits.max_k)  # the default k fits any limit
+    request = check_request(recommender.catalog, data.history, k, max_k=limits.max_k, max_history=limits.max_history)
+    return Request(request.history, request.k, data.exclude_history), data.user_id
 
 
-def create_app(recommender: Recommender, max_batch: int = 8, max_wait_ms: float = 10.0, name: str = "gti"):
+async def read_body(http, limit: int) -> bytes:
+    """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit` bytes."""
+    declared = http.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body has {int(declared):,} bytes, more than the limit of {limit:,} (gti serve --max-body-bytes)")
+    body = bytearray()
+    async for chunk in http.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(f"the body has more than {limit:,} bytes, the limit (gti serve --max-body-bytes)")
+    return bytes(body)
+
+
+def _openapi(app, request_model) -> None:
+    """Make `app.openapi()` list `request_model` under components/schemas (the body is read by hand, to keep
+    the one-line errors and the size limit, so FastAPI would not find it on its own)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def schema() -> dict:
+        if app.openapi_schema is None:
+            built = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemas = built.setdefault("components", {}).setdefault("schemas", {})
+            body = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(body.pop("$defs", {}))
+            schemas[request_model.__name__] = body
+            app.openapi_schema = built
+        return app.openapi_schema
+
+    app.openapi = schema
+
+
+def create_app(recommender: "Recommender", max_batch: int = 8, max_wait_ms: float = 10.0, name: str = "gti",
+               limits: Limits = Limits()):
     """The FastAPI application; its micro-batcher starts with the app and stops at shutdown."""
     require_server_packages()
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
     from starlette.requests import Request as HttpRequest
+
+    from gti import __version__
+    from gti.api import ErrorMessage, Health, RecommendRequest, RecommendResponse
 
     batcher = MicroBatcher(recommender, max_batch, max_wait_ms)
 
@@ -139,18 +193,33 @@ def create_app(recommender: Recommender, max_batch: int = 8, max_wait_ms: float 
         yield
         await asyncio.to_thread(batcher.close)
 
-    app = FastAPI(title=f"{name} recommendations", lifespan=lifespan)
+    app = FastAPI(title=f"{name} recommendations", version=__version__, lifespan=lifespan,
+                  description="Next-item recommendations from a gti model: trie-constrained beam search over the "
+                              f"catalog's semantic ids. Limits: bodies up to {limits.max_body_bytes:,} bytes, histories "
+                              f"up to {limits.max_history} items, k up to {limits.max_k}.")
     app.state.batcher = batcher
+    _openapi(app, RecommendRequest)
+    errors = {400: {"model": ErrorMessage, "description": "The body is not a JSON object."},
+              413: {"model": ErrorMessage, "description": "The body is larger than the server's limit."},
+              422: {"model": ErrorMessage, "description": "A missing, unknown or wrong field, or an unknown item id."},
+              500: {"model": ErrorMessage, "description": "The model failed."}}
+    body = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{RecommendRequest.__name__}"}}}}}
 
-    @app.get("/health")
+    @app.get("/health", response_model=Health)
     async def health() -> dict:
+        """The catalog size and how many requests and batches were served."""
         return {"status": "ok", "items": len(recommender.sids.item_ids), "requests": batcher.requests,
                 "batches": batcher.batches, "max_batch": batcher.max_batch}
 
-    @app.post("/recommend")
+    @app.post("/recommend", response_model=RecommendResponse, response_model_exclude_none=True, responses=errors,
+              openapi_extra=body)
     async def recommend(http: HttpRequest):
+        """The top k catalog items for a history, best first (the same answer as `gti recommend --json`)."""
         try:
-            request, user_id = parse_request(recommender, await http.body())
+            request, user_id = parse_request(recommender, await read_body(http, limits.max_body_bytes), limits)
+        except BodyTooLarge as error:
+            return JSONResponse({"error": str(error)}, status_code=413)
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         except GtiError as error:
@@ -199,7 +268,7 @@ class BackgroundServer:
 
 
 def serve(path: str, method: str = "gti", seed: int | None = None, host: str = "127.0.0.1", port: int = 8000,
-          max_batch: int = 8, max_wait_ms: float = 10.0) -> None:
+          max_batch: int = 8, max_wait_ms: float = 10.0, limits: Limits = Limits()) -> None:
     """Load a run or exported folder and serve it until interrupted."""
     require_server_packages()
     import uvicorn
@@ -207,7 +276,7 @@ def serve(path: str, method: str = "gti", seed: int | None = None, host: str = "
     from gti.recommend import load_recommender
 
     recommender = load_recommender(path, method, seed)
-    app = create_app(recommender, max_batch, max_wait_ms, name=str(path))
+    app = create_app(recommender, max_batch, max_wait_ms, name=str(path), limits=limits)
     print(f"serving {path} ({len(recommender.sids.item_ids):,} items) on http://{host}:{port}: "
-          "GET /health, POST /recommend", flush=True)
+          f"GET /health, POST /recommend; API documentation at http://{host}:{port}/docs", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,6 +1,7 @@
 """Run by test_distributed.py, alone, under torchrun or under accelerate launch: a few training steps on a tiny model.
 
-Writes the losses and the final parameters (safetensors) of rank 0 to the folder given as argv[1].
+Writes the losses and the final parameters (safetensors) of rank 0 to the folder given as argv[1]; argv[2] is
+train.grad_accum; with argv[3], checkpoints go there after every step (wall-time checkpoints, agreed by all ranks).
 """
 
 import json
@@ -21,6 +22,7 @@ from tiny_models import make_tiny_model
 def main() -> None:
     out = Path(sys.argv[1])
     grad_accum = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    workdir = Path(sys.argv[3]) if len(sys.argv) > 3 else None  # given: a checkpoint after every step (wall time)
     rng = random.Random(0)
     samples = [
         Sample([rng.randrange(4, 80) for _ in range(rng.randrange(2, 12))], [rng.randrange(4, 80) for _ in range(rng.randrange(1, 4))])
@@ -29,7 +31,7 @@ def main() -> None:
     model = make_tiny_model(80)
     result = train(
         model, samples, list(model.parameters()), steps=4, lr=1e-2, batch_size=8, pad_id=0, seed=0,
-        options=TrainConfig(precision="float32", grad_accum=grad_accum),
+        options=TrainConfig(precision="float32", grad_accum=grad_accum, checkpoint_minutes=1e-9), workdir=workdir,
     )
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     kind = accelerator().distributed_type.name if distributed() else "NO"  # DDP (MULTI_CPU) or FSDP

@@ -46,6 +46,17 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path, grad
         assert torch.allclose(double[2][name], value, atol=1e-5), name
 
 
+def test_two_processes_take_wall_time_checkpoints_at_the_same_steps(tmp_path):
+    """The main process's clock decides for every process: no rank waits at a checkpoint the others skip."""
+    single = _run([sys.executable, str(WORKER), str(tmp_path / "one"), "1"], tmp_path / "one")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    work = tmp_path / "work"
+    double = _run(torchrun + [str(WORKER), str(tmp_path / "two"), "1", str(work)], tmp_path / "two")
+    assert double[0] == 2 and [p.name for p in work.glob("step-*")] == ["step-000003"]
+    assert double[1] == pytest.approx(single[1], abs=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal concerns machines without a GPU")
 @pytest.mark.parametrize("overrides", [[], ["--fsdp_sync_module_states", "false", "--fsdp_cpu_ram_efficient_loading", "false"]])

@@ -213,3 +213,54 @@ def test_deterministic_cpu_training_is_byte_identical():
     a, _ = _run(steps=4, options=TrainConfig(precision="float32", deterministic=True))
     b, _ = _run(steps=4, options=TrainConfig(precision="float32", deterministic=True))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# --- interruptions, checkpoints by wall time, progress output ---
+
+import os  # noqa: E402
+import signal  # noqa: E402
+
+
+def test_ctrl_c_saves_a_checkpoint_after_its_step_and_the_rerun_resumes_there(tmp_path, capsys):
+    options = TrainConfig(precision="float32", checkpoint_every=0, checkpoint_minutes=0)  # periodic checkpoints off
+    whole, whole_result = _run(steps=8, options=options, workdir=tmp_path / "whole")
+
+    def interrupt(step, loss):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered now; the loop finishes step 3 first
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(steps=8, options=options, workdir=tmp_path / "resumed", on_step=interrupt)
+    assert [p.name for p in (tmp_path / "resumed").glob("step-*")] == ["step-000004"]
+    assert "train: interrupted after step 4; saved a checkpoint in" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is gone again
+    resumed, resumed_result = _run(steps=8, options=options, workdir=tmp_path / "resumed")
+    assert "resuming train from step 4" in capsys.readouterr().out
+    assert resumed_result.resumed_from == 4 and resumed_result.losses == whole_result.losses
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoints_by_wall_time(tmp_path):
+    _run(steps=5, options=TrainConfig(precision="float32", checkpoint_minutes=1e-9), workdir=tmp_path / "often")
+    assert [p.name for p in (tmp_path / "often").glob("step-*")] == ["step-000004"]  # one after every step but the last
+    _run(steps=5, options=TrainConfig(precision="float32", checkpoint_minutes=0), workdir=tmp_path / "never")
+    assert not list((tmp_path / "never").glob("step-*"))
+
+
+def test_progress_in_a_log_is_plain_lines_and_quiet_is_silent(monkeypatch, capsys):
+    monkeypatch.setenv("GTI_PROGRESS_SECONDS", "0")
+    _run(steps=4)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and len(lines) == 4, err
+    assert lines[0].startswith("train: step 1/4 (25%), loss ") and " tokens/s, " in lines[0] and ", ETA " in lines[0]
+    assert lines[-1].startswith("train: step 4/4 (100%)") and "ETA" not in lines[-1]
+    monkeypatch.setenv("GTI_PROGRESS_SECONDS", "3600")
+    _run(steps=4)
+    assert len(capsys.readouterr().err.splitlines()) == 1  # only the last step's line
+    for variable in ("TQDM_DISABLE", "GTI_QUIET"):
+        monkeypatch.setenv(variable, "1")
+        _run(steps=4)
+        assert capsys.readouterr().err == ""
+        monkeypatch.delenv(variable)

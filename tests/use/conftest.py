@@ -38,7 +38,7 @@ def trained_run(tmp_path_factory):
     settings = [
         f"data.source={json.dumps(str(dataset))}", f"model.name={json.dumps(str(model))}", "init.method=gti",
         "sids.levels=2", "sids.codes=4", "ground.steps=2", "ground.batch_size=4",
-        "finetune.steps=2", "finetune.batch_size=4", "eval.beams=5",
+        "finetune.steps=2", "finetune.batch_size=4", "eval.beams=5", "train.precision=float32",
     ]
     run = root / "run"
     assert main(["run", *[arg for s in settings for arg in ("--set", s)], "--out", str(run)]) == 0

@@ -74,3 +74,43 @@ def test_from_pretrained_on_a_plain_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(GtiError, match="not an exported gti model"):
         Recommender.from_pretrained(tmp_path)
+
+
+def test_gti_config_says_how_to_ask_the_model(exported, trained_run):
+    settings = json.loads((exported / "gti_config.json").read_text())
+    config = json.loads((trained_run / "config.json").read_text())
+    assert settings["format"] == 2
+    prompt = settings["next_item_prompt"]
+    assert prompt["template"] == "History: {history} Next:" and prompt["separator"] == ""
+    assert prompt["history_items"] == min(config["data"]["max_history"], config["prompts"]["history"])
+    assert prompt["chat_template"] is False  # the tiny tokenizer has no chat template
+    assert settings["grounding_prompts"]["text_to_sid"] == config["prompts"]["text_to_sid"]
+    assert settings["grounding_prompts"]["sid_to_text"] == config["prompts"]["sid_to_text"]
+    sids = json.loads((exported / "sids.json").read_text())
+    assert settings["semantic_ids"]["spelling"] == "<a_N><b_N><c_N>"  # 2 levels + the disambiguation level
+    assert settings["semantic_ids"]["codes_per_level"] == sids["codebook_sizes"]
+    assert settings["decoding"]["constrained"] is True and "trie-constrained" in settings["decoding"]["method"]
+    assert settings["decoding"]["beams"] == 5
+
+
+def test_the_model_cards_transformers_snippet_gives_gti_recommends_top_k(exported, recommender):
+    """The card's recipe, run as written (only the folder, history and k filled in), with plain transformers."""
+    import subprocess
+    import sys
+
+    card = (exported / "README.md").read_text()
+    snippet = card.split("## Use with plain transformers", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "prefix_allowed_tokens_fn" in snippet and "import gti" not in snippet and "from gti" not in snippet
+    for history, k in [(["i3", "i7", "i12"], 6), (["i30"], 10)]:
+        script = snippet
+        for old, new in [(f'Path("{exported.name}")', f"Path({str(exported)!r})"),
+                         ('history = ["<item id>", "<item id>"]', f"history = {history!r}"), ("k = 10\n", f"k = {k}\n")]:
+            assert script.count(old) == 1, old
+            script = script.replace(old, new)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        answer = [line.split() for line in done.stdout.splitlines()]
+        expected = recommender.recommend(history, k=k)
+        assert [item for item, _ in answer] == [item["item_id"] for item in expected]
+        assert [float(score) for _, score in answer] == pytest.approx([item["score"] for item in expected], abs=2e-4)

@@ -1,6 +1,8 @@
 """`gti recommend` and `gti.Recommender`: the same prompts and beam search as evaluation, clear errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -105,9 +107,28 @@ def test_input_file_many_users(trained_run, recommender, tmp_path, capsys):
 
 
 def test_import_gti_stays_light():
-    import subprocess
-    import sys
-
     code = ("import gti, sys; assert 'torch' not in sys.modules and 'gti.recommend' not in sys.modules; "
             "assert 'Recommender' in gti.__all__ and gti._EXPORTS['Recommender'] == 'gti.recommend'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_ids_and_request_files_are_checked_before_torch_loads(trained_run, tmp_path):
+    """An unknown id, a bad k or a bad line of --input is reported from sids.json alone, without torch."""
+    import time
+    from pathlib import Path
+
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"history": ["i1"]}\n{"history": ["i2"], "k": 0}\n')
+    code = ("import sys; from gti.cli import main; status = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(status)")
+    for argv, message in [
+        (["--history", "i1,nope"], "history: unknown item id 'nope': not in the catalog"),
+        (["--history", "i1", "--k", "1001"], "--k: expected an integer from 1 to 1000, got 1001"),
+        (["--input", str(requests)], f"{requests}:2: k: expected an integer from 1 to 1000, got 0"),
+        (["--history", "i1", "--method", "text"], "no fine-tuned model for method 'text'"),
+    ]:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code, "recommend", str(trained_run), *argv], capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert time.perf_counter() - start < 10  # about 0.1 s here

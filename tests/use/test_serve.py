@@ -52,7 +52,11 @@ def test_health_and_recommend_answer_like_the_cli(server, recommender):
     ({"history": ["i1"], "k": "ten"}, 422, "k: expected an integer"),
     ({"history": ["i1"], "colour": 1}, 422, "unknown field 'colour'"),
     ({"history": ["i1"], "exclude_history": "yes"}, 422, "exclude_history"),
-    ([1, 2], 400, "expected a JSON object"),
+    ({"history": ["i1"], "k": True}, 422, "k: expected an integer from 1 to 100, got True"),
+    ({"history": ["i1", 2.5]}, 422, "history: item ids must be strings, got 2.5"),
+    ({"history": ["i1"], "user_id": [1]}, 422, "user_id: expected a string or an integer"),
+    ([1, 2], 400, "expected a JSON object, got array"),
+    ("text", 400, "expected a JSON object, got string"),
 ])
 def test_malformed_requests_get_a_4xx_with_a_message(server, body, status, message):
     code, answer = call(server.url, "/recommend", body)
@@ -162,3 +166,45 @@ def test_serve_benchmark_runs_on_a_tiny_run(trained_run, tmp_path):
     assert result["speedup_concurrent_vs_sequential"] > 0 and "cpu_cores" in result["machine"]
     assert result["command"].startswith("HF_HUB_OFFLINE=1 python benchmarks/serve.py")
     assert str(tmp_path) not in out.read_text() and "/" + "tmp" not in result["command"]  # no absolute paths
+
+
+def test_openapi_documents_the_typed_bodies(server):
+    status, schema = call(server.url, "/openapi.json")
+    assert status == 200
+    models = schema["components"]["schemas"]
+    assert {"RecommendRequest", "RecommendResponse", "RecommendedItem", "Health", "ErrorMessage"} <= set(models)
+    assert set(models["RecommendRequest"]["properties"]) == {"history", "k", "exclude_history", "user_id"}
+    assert models["RecommendRequest"]["required"] == ["history"]
+    post = schema["paths"]["/recommend"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/RecommendRequest"
+    assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/RecommendResponse")
+    assert {"400", "413", "422"} <= set(post["responses"])
+    assert schema["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] \
+        .endswith("/Health")
+    with urllib.request.urlopen(server.url + "/docs", timeout=60) as page:
+        assert page.status == 200 and b"swagger" in page.read().lower()
+
+
+def test_oversize_requests_are_refused_with_a_clear_message(recommender):
+    from gti.serve import Limits
+
+    with BackgroundServer(create_app(recommender, limits=Limits(max_body_bytes=200, max_history=3, max_k=5))) as small:
+        body = {"history": ["i1"] * 40}
+        code, answer = call(small.url, "/recommend", body)
+        assert code == 413 and answer["error"] == (f"the body has {len(json.dumps(body))} bytes, more than the limit "
+                                                   "of 200 (gti serve --max-body-bytes)")
+        code, answer = call(small.url, "/recommend", {"history": ["i1"]})
+        assert code == 200 and len(answer["items"]) == 5  # without k: the default 10, cut to the limit
+        code, answer = call(small.url, "/recommend", {"history": ["i1", "i2", "i3", "i4"]})
+        assert code == 422 and answer["error"] == "history: 4 items, more than the limit of 3"
+        code, answer = call(small.url, "/recommend", {"history": ["i1"], "k": 6})
+        assert code == 422 and answer["error"] == "k: expected an integer from 1 to 5, got 6"
+        code, answer = call(small.url, "/recommend", {"history": ["i1", "i2", "i3"], "k": 5})
+        assert code == 200 and len(answer["items"]) == 5
+
+
+def test_a_body_without_content_type_is_read_as_json(server):
+    """`curl -d '{...}'` sends application/x-www-form-urlencoded; the body is JSON all the same."""
+    request = urllib.request.Request(server.url + "/recommend", data=b'{"history": ["i1"], "k": 2}')
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200 and len(json.loads(response.read())["items"]) == 2

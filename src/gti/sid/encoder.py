@@ -23,6 +23,7 @@ from safetensors.numpy import load_file, save
 from gti.artifacts import atomic_write
 from gti.device import autocast, resolve_precision
 from gti.errors import GtiError
+from gti.progress import bars
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -88,7 +89,7 @@ def encode_texts(
         cache_dir: when set, embeddings are read from / written to
             `cache_dir/embeddings-<sha256>.safetensors`, keyed by model, normalize, the
             resolved precision and texts.
-        progress: show a progress bar while encoding.
+        progress: show a progress bar while encoding (only on a terminal, never when quiet: `gti.progress`).
         precision: `auto`, `float32` or `bfloat16` (autocast); see `resolve_precision`.
 
     Returns:
@@ -110,7 +111,7 @@ def encode_texts(
         embeddings = encoder.encode(
             texts,
             batch_size=batch_size,
-            show_progress_bar=progress,
+            show_progress_bar=progress and bars(),
             convert_to_numpy=True,
             normalize_embeddings=normalize,
         )

@@ -8,15 +8,18 @@ embedding cache, and a stage folder (`sids.json`, `report.json`, `codebooks.safe
 from pathlib import Path
 
 from gti.artifacts import read_json, run_stage, write_json
-from gti.config import SidConfig, to_dict
+from gti.config import DataConfig, SidConfig, to_dict
+from gti.config_text import differences
 from gti.data import Dataset, render_item_text
 from gti.errors import GtiError
 from gti.lm.backbone import cache_dir
 from gti.sid import SemanticIds, build_sids, format_report, save_codebooks
 from gti.stages.artifacts import SidsArtifact
+from gti.stages.data import data_key
 
 
-def run_sids(config: SidConfig, text_fields: list[str], dataset: Dataset, data_key: str, folder: Path) -> SidsArtifact:
+def run_sids(config: SidConfig, text_fields: list[str], dataset: Dataset, data_key: str, folder: Path,
+             data_settings: dict | None = None) -> SidsArtifact:
     """Build the catalog's SIDs into `folder` (once for these settings and data); return them.
 
     Args:
@@ -24,6 +27,8 @@ def run_sids(config: SidConfig, text_fields: list[str], dataset: Dataset, data_k
         text_fields: item fields rendered, in order, into the text that is embedded.
         dataset: the items (their text and top categories).
         data_key: the key of the data stage the dataset comes from.
+        data_settings: the `[data]` settings behind `data_key`, recorded in the manifest (as `data`) so that
+            `adopt` can name the settings that differ.
     """
     def build(out: Path) -> dict:
         texts = {item_id: render_item_text(item, text_fields) for item_id, item in dataset.items.items()}
@@ -36,14 +41,14 @@ def run_sids(config: SidConfig, text_fields: list[str], dataset: Dataset, data_k
         save_codebooks(codebooks, out / "codebooks.safetensors")
         write_json(out / "report.json", report)
         print(format_report(report))
-        return {"collision_rate": report["collision_rate"]}
+        return {"collision_rate": report["collision_rate"], **({"data": data_settings} if data_settings else {})}
 
     manifest, _ = run_stage(folder, to_dict(config), {"data": data_key}, build)
     return SidsArtifact(manifest["key"], folder, SemanticIds.load(folder))
 
 
-def adopt(folder: Path, data_key: str) -> dict:
-    """The SID settings of a `gti sids` folder, checked to be built from the same data.
+def adopt(folder: Path, data: DataConfig) -> dict:
+    """The SID settings of a `gti sids` folder, checked to be built from the same `[data]` settings.
 
     Returns:
         Its `sids` settings, as a dict for `SidConfig`.
@@ -57,7 +62,11 @@ def adopt(folder: Path, data_key: str) -> dict:
     manifest = read_json(manifest_path)
     if set(manifest.get("inputs", {})) != {"data"} or set(manifest.get("config", {})) != set(to_dict(SidConfig())):
         raise GtiError(f"{manifest_path}: not the manifest of a sids stage")
-    if manifest["inputs"]["data"] != data_key:
-        raise GtiError(f"{folder}: built from other data than this run's [data] settings (data.source, users, seed, "
-                       f"max_history must match the `gti sids` command)")
+    if manifest["inputs"]["data"] != data_key(data):
+        recorded = manifest.get("data")
+        if isinstance(recorded, dict):
+            changed = differences({"data": recorded}, {"data": to_dict(data)}, ("in the folder", "in this run"))
+        else:  # written before manifests recorded the [data] settings
+            changed = f"every one of {', '.join(f'data.{key}' for key in to_dict(data))} must match the `gti sids` command"
+        raise GtiError(f"{folder}: built from other [data] settings than this run's ({changed})")
     return dict(manifest["config"])

@@ -14,6 +14,7 @@ gradient is the same however the batch is split.
 """
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from gti.config import TrainConfig
@@ -29,6 +29,7 @@ from gti.device import autocast, compute_device, deterministic, resolve_precisio
 from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
+from gti.progress import Progress
 from gti.train.batches import (  # noqa: F401 (the loop's batching, importable from here)
     LENGTH_GROUP_BATCHES,
     Batch,
@@ -38,7 +39,7 @@ from gti.train.batches import (  # noqa: F401 (the loop's batching, importable f
     epoch_batches,
 )
 from gti.train.memory import check_fits
-from gti.train.records import Checkpoints, TrainLog
+from gti.train.records import Checkpoints, TrainLog, checkpoint_due, interruptible
 from gti.train.rows import RowGroup
 
 
@@ -149,25 +150,23 @@ def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     run = _setup(model, samples, parameters, steps=steps, lr=lr, batch_size=batch_size, pad_id=pad_id, seed=seed,
                  warmup_steps=warmup_steps, max_grad_norm=max_grad_norm, description=description, options=options,
                  workdir=workdir, schedule=schedule, row_group=rows)
-    progress = tqdm(range(run.start_step, steps), desc=description, leave=False, initial=run.start_step, total=steps,
-                    disable=not run.accelerator.is_main_process)
-    for step in progress:
-        if run.result.stopped_early:
-            break
-        value = _step(run, step)
-        progress.set_postfix(loss=f"{value:.3f}", tok_s=f"{run.result.tokens_per_second:.0f}")
-        if on_step is not None:
-            on_step(step, value)
-        done = step + 1
-        if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
-            with _paused(run):
-                _validate(run, validate, step)
-        if snapshot is not None and done in snapshot_steps and done < steps:
-            with _paused(run):
-                _take_snapshot(run, snapshot, done)
-        if run.checkpoints is not None and options.checkpoint_every and done % options.checkpoint_every == 0 and done < steps:
-            _checkpoint(run, done)
-    progress.close()
+    progress = Progress(steps, description, "step", run.start_step, enabled=run.accelerator.is_main_process)
+    with interruptible() as interrupted, progress:
+        for step in range(run.start_step, steps):
+            if run.result.stopped_early:
+                break
+            value = _step(run, step)
+            progress.update(step + 1, loss=f"{value:.3f}", tokens_per_s=f"{run.result.tokens_per_second:.0f}")
+            if on_step is not None:
+                on_step(step, value)
+            done = step + 1
+            if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
+                with _paused(run):
+                    _validate(run, validate, step)
+            if snapshot is not None and done in snapshot_steps and done < steps:
+                with _paused(run):
+                    _take_snapshot(run, snapshot, done)
+            _checkpoint_if_due(run, done, interrupted())
     return _finish(run)
 
 
@@ -197,6 +196,7 @@ class _Run:
     rows: RowGroup | None = None
     start_step: int = 0
     clock: float = 0.0  # perf_counter origin of the training time (pauses move it forward)
+    last_checkpoint: float = 0.0  # monotonic time of the last checkpoint (or of the start)
     best_value: float | None = None
     best_weights: dict[str, torch.Tensor] | None = None
     bad: int = 0
@@ -223,6 +223,9 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
     if sharded and workdir is not None and options.checkpoint_every:
         raise GtiError(f"train.checkpoint_every: checkpoints are written for one process or DDP, not "
                        f"{accelerator.distributed_type.name}; set it to 0 or launch with configs/accelerate/ddp.yaml")
+    if sharded and workdir is not None and options.checkpoint_minutes and accelerator.is_main_process:
+        print(f"{description}: no checkpoints under {accelerator.distributed_type.name} (train.checkpoint_minutes "
+              "is ignored); an interrupted stage starts over", file=sys.stderr)
     if sharded and row_group is not None:
         raise GtiError(f"finetune.new_rows_lr: needs whole embedding matrices on every process (one process or DDP), "
                        f"not {accelerator.distributed_type.name}; unset it or launch with configs/accelerate/ddp.yaml")
@@ -237,7 +240,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         groups.append({"params": row_group.prepare(accelerator.device), "lr": row_group.lr, "peak_lr": row_group.lr})
         named.update(row_group.named())
     adamw = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
-    checkpoints = Checkpoints(workdir) if workdir is not None else None
+    checkpoints = Checkpoints(workdir) if workdir is not None and not sharded else None
     latest = checkpoints.latest() if checkpoints is not None else None
     run_state: dict = {}
     if latest is not None:
@@ -250,7 +253,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         run_state = {"start_step": state["step"], "best_value": state["best_value"], "bad": state["bad"],
                      "best_weights": best_weights}
         if accelerator.is_main_process:
-            print(f"{description}: resuming from {latest}")
+            print(f"resuming {description} from step {state['step']} ({latest})", flush=True)
     log = TrainLog(workdir, options.tensorboard, run_state.get("start_step", 0), accelerator.is_main_process)
     prepared, optimizer = accelerator.prepare(model, adamw)
     prepared.train()
@@ -259,7 +262,7 @@ def _setup(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
         accelerator=accelerator, options=options, plan=BatchPlan(samples, batch_size, seed, options.group_by_length),
         log=log, checkpoints=checkpoints, result=result, steps=steps, lr=lr, warmup_steps=warmup_steps,
         schedule=schedule, max_grad_norm=max_grad_norm, pad_id=pad_id, description=description, rows=row_group,
-        clock=time.perf_counter() - result.seconds, **run_state,
+        clock=time.perf_counter() - result.seconds, last_checkpoint=time.monotonic(), **run_state,
     )
 
 
@@ -348,6 +351,28 @@ def _take_snapshot(run: _Run, snapshot: Callable, step: int) -> None:
     torch.set_rng_state(rng)
     if cuda_rng is not None:
         torch.cuda.set_rng_state_all(cuda_rng)
+
+
+def _checkpoint_if_due(run: _Run, done: int, interrupted: bool) -> None:
+    """Save a checkpoint every `train.checkpoint_every` steps, every `train.checkpoint_minutes`, and on an
+    interruption (then raise KeyboardInterrupt). Under several processes the main process's clock and
+    every process's interruption decide, so that all of them save at the same step."""
+    due = checkpoint_due(run.options, done, run.steps, run.last_checkpoint)
+    if run.accelerator.num_processes > 1:
+        flags = torch.tensor([int(due and run.accelerator.is_main_process), int(interrupted)], device=run.accelerator.device)
+        due, interrupted = (bool(flag) for flag in run.accelerator.reduce(flags, reduction="sum").tolist())
+    if not (due or interrupted):
+        return
+    if run.checkpoints is not None:
+        with _paused(run):
+            _checkpoint(run, done)
+        run.last_checkpoint = time.monotonic()
+    if interrupted:
+        if run.accelerator.is_main_process:
+            saved = (f"saved a checkpoint in {run.checkpoints.latest()}; run the same command again to resume"
+                     if run.checkpoints is not None else "no checkpoint (none can be written here)")
+            print(f"{run.description}: interrupted after step {done}; {saved}", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
 
 
 def _checkpoint(run: _Run, done: int) -> None:

@@ -1,7 +1,14 @@
-"""What a training run leaves behind while it runs: checkpoints to resume from and a per-step log."""
+"""What a training run leaves behind while it runs: checkpoints to resume from and a per-step log; and how it
+stops when interrupted (after its step, with a checkpoint)."""
 
 import json
 import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -104,3 +111,37 @@ class TrainLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], bool]]:
+    """Inside, the first SIGINT (Ctrl-C) or SIGTERM only sets a flag, read by the callable it yields: the loop
+    finishes its step, saves a checkpoint and stops. A second one stops at once. Outside the main thread
+    (where Python delivers signals) this does nothing."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(number, _frame) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(number)
+        print("\ngti: stopping after this training step to save a checkpoint (again to stop at once)", file=sys.stderr,
+              flush=True)
+
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(caught)
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def checkpoint_due(options, done: int, steps: int, last_checkpoint: float) -> bool:
+    """Whether `train.checkpoint_every` or `train.checkpoint_minutes` (since the monotonic time `last_checkpoint`)
+    asks for a checkpoint after `done` of `steps` steps (never after the last: the stage is then saved whole)."""
+    if done >= steps:
+        return False
+    by_steps = bool(options.checkpoint_every) and done % options.checkpoint_every == 0
+    return by_steps or bool(options.checkpoint_minutes) and time.monotonic() - last_checkpoint >= 60 * options.checkpoint_minutes
