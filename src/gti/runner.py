@@ -18,8 +18,8 @@ from gti.analysis.html import write_html_report
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
-from gti.coldstart import attach as attach_cold_start
 from gti.checks import budget_overrides, check_methods, check_seeds
+from gti.coldstart import attach as attach_cold_start
 from gti.collect import anchor_result, combine_seeds, method_result
 from gti.config import RunConfig, from_dict, load_config, to_dict
 from gti.config_text import differences
