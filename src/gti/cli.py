@@ -166,13 +166,17 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
          "per method: " + ", ".join(f"{root / name}/" for name in methods) + " (init/ ground/ finetune/model eval/)")
 
 
+DEMO_METHODS = ("mostpop", "sasrec", "mean", "gti")
+"""What `gti demo` compares: the two non-LM anchors, mean init and GTI."""
+
+
 def _demo(args: argparse.Namespace) -> None:
     if args.config is None:
         if not Path(DEMO_CONFIG).is_file():
             raise GtiError(f"gti demo: no config given and no {DEMO_CONFIG} here; run it in the repository or name a "
                            "config")
         args.config = DEMO_CONFIG
-    _compare(args, ["mean", "gti"])
+    _compare(args, list(DEMO_METHODS))
 
 
 def _recommend(args: argparse.Namespace) -> None:
