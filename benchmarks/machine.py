@@ -37,11 +37,22 @@ def _proc_field(path: str, name: str) -> str | None:
 
 
 def machine() -> dict:
-    """CPU model, cores, RAM, torch threads, library versions and the date (UTC)."""
+    """CPU model, cores, its bfloat16 support, RAM, torch threads, library versions and the date (UTC).
+
+    `cpu_native_bf16` is what /proc/cpuinfo says (avx512_bf16 or amx_bf16); `gti_native_bf16_env` is
+    the GTI_NATIVE_BF16 override in effect, if any, under which `auto` resolved as on the other kind of CPU.
+    """
     mem_kb = _proc_field("/proc/meminfo", "MemTotal")
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        flags = []
     return {
         "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor(),
         "cpu_cores": os.cpu_count(),
+        "cpu_native_bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+        "cpu_avx512": "avx512f" in flags,
+        "gti_native_bf16_env": os.environ.get("GTI_NATIVE_BF16"),
         "ram_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),

@@ -101,7 +101,9 @@ def wilson_ci(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
     rate = hits / n
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if hits == 0 else max(0.0, centre - half)  # exact ends: no 3e-18 from rounding
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return low, high
 
 
 CI_METHOD = ("recall@k: Wilson score interval over users (per-user hits are 0 or 1); ndcg@k and mrr (and recall "
