@@ -36,6 +36,7 @@ from gti.artifacts import write_json
 from gti.recommend import load_recommender
 from gti.serve import BackgroundServer, create_app
 from machine import SETTINGS, machine  # benchmarks/machine.py, next to this script
+from timing import ratio  # benchmarks/timing.py, next to this script
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT = REPO / "benchmarks" / "results" / "serve.json"
@@ -171,6 +172,9 @@ def main() -> None:
         for mode in modes
     }
     speedup = summary["concurrent"]["requests_per_s"]["median"] / summary["sequential"]["requests_per_s"]["median"]
+    # met only beyond the spread of the per-repeat ratios (the modes alternate within each repeat)
+    per_repeat = ratio([run["requests_per_s"] for run in runs["concurrent"]],
+                       [run["requests_per_s"] for run in runs["sequential"]], 2.0)
     result = {
         "benchmark": "serve",
         "setting": {
@@ -185,7 +189,8 @@ def main() -> None:
         "concurrent": summary["concurrent"],
         "speedup_concurrent_vs_sequential": round(speedup, 2),
         "target_speedup": 2.0,
-        "target_met": speedup >= 2.0,
+        "speedup_per_repeat": per_repeat,
+        "target_met": per_repeat["met"],
         "runs_with_identical_items": f"{same} of {2 * args.repeats}",
         "max_score_gap_vs_first_sequential_run": score_gap,
         "per_repeat": {mode: [{k: round(v, 3) for k, v in run.items() if k not in ("answers", "scores")}
