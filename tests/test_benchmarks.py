@@ -87,7 +87,7 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     result = json.loads(out.read_text())
     methods = ["mostpop", "sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"]
     assert result["quick"] is True and list(result["methods"]) == methods and result["cwd"] == "."
-    assert result["command"].startswith("HF_HUB_OFFLINE=1 python benchmarks/beauty_fair.py --quick")
+    assert "HF_HUB_OFFLINE=1" in result["command"] and "python benchmarks/beauty_fair.py --quick" in result["command"]
     assert str(ROOT) not in out.read_text() and str(tmp_path) not in out.read_text() and '"/' not in out.read_text()
     assert result["machine"]["cpu_cores"] and result["machine"]["versions"]["torch"]
     assert set(result["tuning"]["methods"]) == {"sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"}
