@@ -23,9 +23,7 @@ Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...
 """
 
 import argparse
-import gzip
 import json
-import random
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,7 @@ import torch
 
 from gti.artifacts import read_json, write_json
 from machine import invocation, machine, relative_command, repo_relative  # benchmarks/machine.py, next to this script
+from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("configs/beauty_cold.toml")
@@ -47,44 +46,6 @@ QUICK_SETTINGS = [
     "eval.batch_size=8", "eval.cold_beams=0.4", "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=2",
     "sasrec.batch_size=8",
 ]
-WORDS = ("lip gloss cream shampoo mask serum brush nail polish soap oil red blue green black white "
-         "rose mint vanilla matte shiny soft big small").split()
-
-
-def tiny_inputs(folder: Path) -> list[str]:
-    """A random 2-layer, hidden-16 Llama and a 40-item, 30-user catalog in `folder`; the --set flags that use them."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    rng = random.Random(0)
-    data = folder / "data"
-    data.mkdir(parents=True)
-    with gzip.open(data / "items.jsonl.gz", "wt") as items:
-        for i in range(40):
-            items.write(json.dumps({"item_id": f"i{i}", "title": " ".join(rng.sample(WORDS, 3)),
-                                    "categories": ["Beauty", rng.choice(WORDS)]}) + "\n")
-    lines = ["user_id\titem_id\ttimestamp"]
-    for user in range(30):
-        lines += [f"u{user}\ti{item}\t{1000 + step}" for step, item in enumerate(rng.sample(range(40), rng.randint(4, 8)))]
-    (data / "interactions.tsv").write_text("\n".join(lines) + "\n")
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
-    for word in WORDS + list("abcdefghijklmnopqrstuvwxyz0123456789:?.,"):
-        vocab.setdefault(word, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                        unk_token="<unk>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=0, bos_token_id=1,
-        eos_token_id=2,
-    ))
-    model.save_pretrained(folder / "model")
-    tokenizer.save_pretrained(folder / "model")
-    return [f"data.source={json.dumps(str(data))}", f"model.name={json.dumps(str(folder / 'model'))}"]
-
-
 def gti_vs_best_text_free(results: dict, method: str = "gti") -> dict | None:
     """`method` against the best text-free method, per test set and decoding, from results.json's tests."""
     versus = (results.get("cold_start") or {}).get("text_vs_text_free", {})
@@ -131,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or ROOT / RESULTS / ("beauty_cold_quick.json" if args.quick else "beauty_cold_cpu.json")
     with tempfile.TemporaryDirectory(prefix="beauty_cold_") as scratch:
-        settings = [*(QUICK_SETTINGS + tiny_inputs(Path(scratch)) if args.quick else []), *args.overrides]
+        settings = [*(QUICK_SETTINGS + tiny_inputs(Path(scratch), users=30, lengths=(4, 8), brand=False) if args.quick else []), *args.overrides]
         run_dir = args.run_dir or (Path(scratch) / "run" if args.quick else Path("runs/beauty_cold"))
         command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
                    "--out", str(run_dir), *(["--seeds", args.seeds] if args.seeds else []),

@@ -20,9 +20,6 @@ Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,3
 """
 
 import argparse
-import gzip
-import json
-import random
 import shutil
 import subprocess
 import sys
@@ -34,6 +31,7 @@ import torch
 
 from gti.artifacts import read_json, write_json
 from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
+from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("configs/beauty_fair.toml")
@@ -46,44 +44,6 @@ QUICK_SETTINGS = [
     "finetune.batch_size=4", "finetune.warmup_steps=1", "eval.at_steps=[2]", "eval.batch_size=8",
     "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=3", "sasrec.batch_size=8",
 ]
-WORDS = ("lip gloss cream shampoo mask serum brush nail polish soap oil red blue green black white "
-         "rose mint vanilla matte shiny soft big small").split()
-
-
-def tiny_inputs(folder: Path) -> list[str]:
-    """A random 2-layer, hidden-16 Llama and a 40-item, 16-user catalog in `folder`; the --set flags that use them."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    rng = random.Random(0)
-    data = folder / "data"
-    data.mkdir(parents=True)
-    with gzip.open(data / "items.jsonl.gz", "wt") as items:
-        for i in range(40):
-            items.write(json.dumps({"item_id": f"i{i}", "title": " ".join(rng.sample(WORDS, 3)),
-                                    "categories": ["Beauty", rng.choice(WORDS)], "brand": None}) + "\n")
-    lines = ["user_id\titem_id\ttimestamp"]
-    for user in range(16):
-        lines += [f"u{user}\ti{item}\t{1000 + step}" for step, item in enumerate(rng.sample(range(40), rng.randint(5, 9)))]
-    (data / "interactions.tsv").write_text("\n".join(lines) + "\n")
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
-    for word in WORDS + list("abcdefghijklmnopqrstuvwxyz0123456789:?.,"):
-        vocab.setdefault(word, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                        unk_token="<unk>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=0, bos_token_id=1,
-        eos_token_id=2,
-    ))
-    model.save_pretrained(folder / "model")
-    tokenizer.save_pretrained(folder / "model")
-    return [f"data.source={json.dumps(str(data))}", f"model.name={json.dumps(str(folder / 'model'))}", *QUICK_SETTINGS]
-
-
 def relative(value: object) -> object:
     """`value` with every absolute path in it written as `machine.repo_relative` writes it."""
     if isinstance(value, dict):
@@ -132,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="beauty_fair_")) if args.quick else None
     try:
-        overrides = (tiny_inputs(scratch) if args.quick else []) + args.set
+        overrides = (tiny_inputs(scratch, users=16, lengths=(5, 9), brand=True) + QUICK_SETTINGS if args.quick else []) + args.set
         grid = args.grid or (QUICK_GRID if args.quick else GRID)
         run_dir = args.run_dir or (scratch / "run" if args.quick else Path("runs/beauty_fair"))
         out = args.out or RESULTS / ("beauty_fair_quick.json" if args.quick else "beauty_fair_cpu.json")
