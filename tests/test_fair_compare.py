@@ -1,6 +1,7 @@
 """Anchors, the rows-first control and the validation grid inside `gti compare`, on a tiny model and dataset."""
 
 import json
+import os
 
 import pytest
 
@@ -148,6 +149,12 @@ def test_a_grid_is_chosen_on_the_validation_targets_only(tiny_dataset, tiny_mode
     assert finetune["lr"] == rowlr["settings"]["finetune.lr"]
     assert finetune.get("new_rows_lr") == rowlr["settings"]["finetune.new_rows_lr"]
     assert read(out / "sasrec" / "fit" / "manifest.json")["config"]["sasrec"]["lr"] == tuning["methods"]["sasrec"]["settings"]["sasrec.lr"]
+    # the chosen point is the method's run (same key: no budget points, the search's seed): linked, not retrained
+    for name, stage in (("mean", "finetune"), ("mean-rowlr", "finetune"), ("sasrec", "fit")):
+        record = tuning["methods"][name]
+        point = out / record["points"][record["chosen"]]["folder"] / stage
+        assert os.path.samefile(out / name / stage / "manifest.json", point / "manifest.json")
+        assert all(os.path.samefile(f, out / name / stage / f.relative_to(point)) for f in point.rglob("*") if f.is_file())
     assert "Grid on the validation targets" in (out / "report.html").read_text()
     assert "Grid points on the validation targets" in (out / "results.md").read_text()
 

@@ -11,6 +11,7 @@ stage back; an interrupted one resumes at the stage it was in.
 """
 
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from gti.data import Dataset
 from gti.distributed import is_main
 from gti.errors import GtiError
 from gti.layout import RunLayout
-from gti.methods import METHODS, anchors, grounded, language_models
+from gti.methods import METHODS, anchors, grounded, language_models, trains_like
 from gti.rec import paired_test
 from gti.results import Comparison, MethodResult
 from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
@@ -96,14 +97,33 @@ def run_method(config: RunConfig, layout: RunLayout, name: str, shared: Shared, 
     return method_result(layout, name, evaluated=until == "eval")
 
 
+def reuse(source: Path, target: Path) -> bool:
+    """Hard-link the finished stage in `source` into `target` when `target` holds no finished stage.
+
+    The stage's own cache check then decides: `run_stage` keeps the linked folder only when its key
+    (config and inputs, never the folder) is the one `target` needs, and rebuilds it otherwise. So a
+    grid point whose settings are the method's own run is trained once. Returns whether it linked.
+    """
+    if not is_main() or not (source / MANIFEST).is_file() or (target / MANIFEST).is_file():
+        return False
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, copy_function=os.link)
+    return True
+
+
 def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, folder: Path) -> dict:
     """One grid point of a method: fine-tune (an anchor: fit) into `folder` from the method's shared stages, then
-    evaluate on the validation targets into `folder/valid`.
+    evaluate on the validation targets into `folder/valid`. A finished fine-tuning (fit) of the method that
+    trains like `name` (`mean` for `mean-rowlr`) is reused when its key is the point's (`reuse`).
 
     Returns:
         {"valid": validation metrics, "compute": what the point's training cost (grounding, shared, excluded)}.
     """
     method = METHODS[name]
+    trained = "fit" if method.kind == "anchor" else "finetune"
+    reuse(layout.stage(trains_like(name), trained), folder / trained)
     if method.kind == "anchor":
         fitted = run_fit(name, config, shared.data, folder / "fit")
         run_anchor_eval(name, config, fitted, shared.data, folder / "valid", on="valid")
@@ -200,6 +220,11 @@ def compare(
             if record is not None:
                 method_config = apply(config, record["settings"])
                 comparison.tuning["methods"][name] = record
+                trained = "fit" if METHODS[name].kind == "anchor" else "finetune"
+                chosen = layout.root / record["points"][record["chosen"]]["folder"] / trained
+                reuse(chosen, layouts[0].stage(name, trained))  # kept only if the run's key is the point's
+        if trains_like(name) != name:  # `mean-rowlr` that chose `mean`'s point evaluates the same model
+            reuse(layouts[0].stage(trains_like(name), "eval"), layouts[0].stage(name, "eval"))
         runs = []
         for run_layout in layouts:
             print(f"== {name}" + ("" if run_layout.seed is None else f" (seed {run_layout.seed})"))

@@ -15,7 +15,9 @@ users, with the evaluation's beam search), never on the test targets; budget poi
 The point with the highest validation recall@10 is chosen; ties go to the higher validation
 NDCG@10, then MRR, then to the earlier point in grid order. The chosen settings then run as the
 method's own run (`<method>/finetune/`, `<method>/eval/`, budget points included), whose test
-metrics are reported. With `--seeds`, the search runs with the first seed, and the choice runs
+metrics are reported. When that run's stage has the chosen point's key (no budget points, the
+search's seed), the point's folder is hard-linked in and not trained again (`gti.runner.reuse`);
+likewise a point equal to a finished run of the method it trains like. With `--seeds`, the search runs with the first seed, and the choice runs
 with every seed. Points a method shares with another (`mean-rowlr`'s points with
 `new_rows_lr = same` are `mean`'s) are trained once.
 """
