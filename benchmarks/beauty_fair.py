@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
-from gti.artifacts import read_json, write_json
+from gti.artifacts import MANIFEST, read_json, write_json
+from gti.budget import read_ranks
+from gti.rec import paired_test, per_user_values
 from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
@@ -84,6 +86,42 @@ def summary(results: dict) -> dict:
     }}
 
 
+def against(results: dict, run_dir: Path, method: str = "gti") -> dict | None:
+    """`method` against every other LM method on the same test users: the paired difference of recall@10 and
+    NDCG@10 (95% CI, p-value) beside both methods' training tokens and seconds (grounding included), and
+    whether `method` used at most the other's tokens (a comparison at matched or lower compute) or more."""
+    methods = results["methods"]
+    if method not in methods or results.get("seeds"):
+        return None  # with seeds, per-seed ranks: see results.json's paired tests
+    own = read_ranks(ROOT / run_dir / methods[method]["folder"] / "eval")
+    found = {}
+    for name, result in methods.items():
+        if name == method or result["kind"] != "lm":
+            continue
+        other = read_ranks(ROOT / run_dir / result["folder"] / "eval")
+        found[name] = {
+            **{metric: paired_test(per_user_values(own, metric), per_user_values(other, metric))
+               for metric in ("recall@10", "ndcg@10")},
+            "train_tokens": [methods[method]["train_tokens"], result["train_tokens"]],
+            "train_seconds": [methods[method]["train_seconds"], result["train_seconds"]],
+            "at_most_its_tokens": methods[method]["train_tokens"] <= result["train_tokens"],
+        }
+    return found
+
+
+def stage_seconds(run_dir: Path) -> dict:
+    """Seconds every finished stage under the run folder took when it was computed (cached ones included), in all
+    and for the grid points: what the benchmark costs from nothing, however many sessions it took."""
+    manifests = [(path, read_json(path)) for path in sorted((ROOT / run_dir).glob(f"**/{MANIFEST}"))]
+    unique = {path.stat().st_ino: manifest["seconds"] for path, manifest in manifests}  # a hard link: one stage
+    grid = sum({path.stat().st_ino: manifest["seconds"] for path, manifest in manifests
+                if "/grid/" in path.as_posix()}.values())
+    linked = len(manifests) - len(unique)
+    return {"total": round(sum(unique.values()), 1), "grid_points": round(grid, 1), "stages": len(unique),
+            "note": f"each stage counted once ({linked} stage folders are hard links of a grid point's or another "
+                    "method's stage with the same key, not computed again)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=METHODS)
@@ -116,7 +154,8 @@ def main() -> None:
             "quick": args.quick, "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "config_file": str(CONFIG), "grid_flags": grid, "overrides": args.set, "run_dir": str(run_dir),
-            "summary": summary(results), **results, "machine": machine(), **invocation(),
+            "summary": summary(results), "gti_vs_lm_methods": against(results, run_dir),
+            "stage_seconds": stage_seconds(run_dir), **results, "machine": machine(), **invocation(),
         }))
         print(f"wrote {out}")
     finally:

@@ -101,6 +101,16 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     assert {entry["method"] for entry in result["compute_matched"]} == {"rows-first", "gti"}
     best = result["summary"]["best_lm_vs_mostpop"]
     assert best["method"] in methods[2:] and set(best["paired"]) == {"diff", "ci", "p_value"}
+    versus = result["gti_vs_lm_methods"]  # GTI against every other LM method, with both sides' compute
+    assert set(versus) == {"mean", "mean-rowlr", "rows-first", "lcrec"}
+    for name, test in versus.items():
+        assert set(test["recall@10"]) == {"diff", "ci", "p_value"}
+        tokens = [result["methods"]["gti"]["train_tokens"], result["methods"][name]["train_tokens"]]
+        assert test["train_tokens"] == tokens and test["at_most_its_tokens"] == (tokens[0] <= tokens[1])
+        diff = result["methods"]["gti"]["metrics"]["recall@10"] - result["methods"][name]["metrics"]["recall@10"]
+        assert abs(test["recall@10"]["diff"] - diff) < 1e-9
+    seconds = result["stage_seconds"]
+    assert seconds["total"] >= seconds["grid_points"] > 0 and seconds["stages"] > 10
 
 
 @pytest.mark.slow
