@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from gti.artifacts import read_json, write_json
-from machine import invocation, machine, relative_command, repo_relative  # benchmarks/machine.py, next to this script
+from machine import invocation, machine, relative_command, repo_relative, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,17 +59,6 @@ def compute(results: dict) -> dict:
     return {name: {"train_tokens": result.get("train_tokens"), "train_seconds": result.get("train_seconds"),
                    "stage_seconds": result.get("seconds", {})}
             for name, result in results["methods"].items()}
-
-
-def without_paths(value, cwd: str):
-    """`value` with every absolute path (or a path relative to `cwd` that exists) written repository-relative."""
-    if isinstance(value, dict):
-        return {key: without_paths(item, cwd) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_paths(item, cwd) for item in value]
-    if isinstance(value, str) and value.startswith("/"):
-        return repo_relative(value, cwd)
-    return value
 
 
 def shown_setting(setting: str) -> str:

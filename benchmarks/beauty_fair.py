@@ -34,7 +34,7 @@ import torch
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import read_ranks
 from gti.rec import paired_test, per_user_values
-from machine import invocation, machine, repo_relative  # benchmarks/machine.py, next to this script
+from machine import invocation, machine, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,17 +51,6 @@ QUICK_SETTINGS = [
     "finetune.batch_size=4", "finetune.warmup_steps=1", "eval.at_steps=[2]", "eval.batch_size=8",
     "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=3", "sasrec.batch_size=8",
 ]
-def relative(value: object) -> object:
-    """`value` with every absolute path in it written as `machine.repo_relative` writes it."""
-    if isinstance(value, dict):
-        return {key: relative(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [relative(item) for item in value]
-    if isinstance(value, str) and value.startswith("/"):
-        return repo_relative(value)
-    return value
-
-
 def summary(results: dict) -> dict:
     """Per method: kind, test recall@10 and NDCG@10 with CIs, compute, the chosen grid point, tests against anchors."""
     records = (results.get("tuning") or {}).get("methods", {})
@@ -149,7 +138,7 @@ def main() -> None:
             sys.exit("beauty_fair: gti compare failed")
         wall = time.perf_counter() - start
         results = read_json(ROOT / run_dir / "results.json")
-        write_json(ROOT / out, relative({
+        write_json(ROOT / out, without_paths({
             "benchmark": "fair comparison on Amazon Beauty: anchors, tuned baselines, the rows-first control, GTI, LC-Rec",
             "quick": args.quick, "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

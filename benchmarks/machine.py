@@ -85,6 +85,17 @@ def repo_relative(word: str, cwd: str | None = None, root: Path = ROOT) -> str:
     return f"<outside the repo>/{os.path.basename(path)}"
 
 
+def without_paths(value: object, cwd: str | None = None) -> object:
+    """`value` (a result, JSON-ready) with every absolute path in its strings written as `repo_relative` writes it."""
+    if isinstance(value, dict):
+        return {key: without_paths(item, cwd) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_paths(item, cwd) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return repo_relative(value, cwd)
+    return value
+
+
 def relative_command(words: list[str], cwd: str | None = None, root: Path = ROOT) -> str:
     """`words` as one shell line runnable from the repository root; `NAME=value` words keep their name."""
     shown = []
