@@ -159,6 +159,33 @@ def test_a_grid_is_chosen_on_the_validation_targets_only(tiny_dataset, tiny_mode
     assert "Grid points on the validation targets" in (out / "results.md").read_text()
 
 
+def test_choices_reuse_an_earlier_grid(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    grid_run, reuse_run = tmp_path / "grid", tmp_path / "reuse"
+    grid = ["--grid", "finetune.lr=1e-3,1e-2", "--grid", "finetune.new_rows_lr=same,5e-2"]
+    assert main(["compare", "--methods", "mean-rowlr", *grid, *run_args(tiny_dataset, tiny_model_dir, grid_run, "eval.beams=10")]) == 0
+    earlier = read(grid_run / "results.json")["tuning"]
+    chosen = earlier["methods"]["mean-rowlr"]["settings"]
+    args = run_args(tiny_dataset, tiny_model_dir, reuse_run, "eval.beams=10")
+    assert main(["compare", "--methods", "mean-rowlr,gti", "--choices", str(grid_run / "results.json"), *args]) == 0
+    tuning = read(reuse_run / "results.json")["tuning"]
+    assert tuning["choices_from"] == str(grid_run / "results.json") and tuning["untuned"] == ["gti"]
+    assert tuning["methods"]["mean-rowlr"] == earlier["methods"]["mean-rowlr"] and "gti" not in tuning["methods"]
+    finetune = read(reuse_run / "mean-rowlr" / "finetune" / "manifest.json")["config"]["finetune"]
+    assert finetune["lr"] == chosen["finetune.lr"] and finetune.get("new_rows_lr") == chosen["finetune.new_rows_lr"]
+    untuned = read(reuse_run / "gti" / "finetune" / "manifest.json")["config"]["finetune"]
+    assert untuned["lr"] == read(reuse_run / "config.json")["finetune"]["lr"] and untuned.get("new_rows_lr") is None
+    assert not list(reuse_run.glob("*/grid"))  # nothing is searched again
+    assert "reused here" in (reuse_run / "report.html").read_text()
+    # bad input: one line, exit 2, nothing claimed
+    (tmp_path / "plain.json").write_text("{}")
+    for flags, message in ((["--choices", str(tmp_path / "none.json")], "no such file"),
+                           (["--choices", str(tmp_path / "plain.json")], "holds no grid record"),
+                           (["--choices", str(grid_run / "results.json"), *grid], "--grid and --choices: give one")):
+        out = tmp_path / "bad"
+        assert main(["compare", "--methods", "mean-rowlr", *flags, *run_args(tiny_dataset, tiny_model_dir, out, "eval.beams=10")]) == 2
+        assert message in capsys.readouterr().err and not out.exists()
+
+
 def _logged(log, name, record):
     if record is not None:
         log.append(("chosen", name))

@@ -150,15 +150,20 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
     config = load_config(args.config, [*args.set, *budget_overrides(budgets)])
     check_paths(config)
     check_out(args.out)
-    grid = getattr(args, "grid", None)
-    if grid:
-        from gti.tuning import parse_grid
+    grid, choices = getattr(args, "grid", None), getattr(args, "choices", None)
+    if grid and choices:
+        raise GtiError("--grid and --choices: give one (a grid chooses here; --choices reuses an earlier run's choice)")
+    if grid or choices:
+        from gti.tuning import parse_grid, read_choices
 
-        parse_grid(grid, config)
+        if grid:
+            parse_grid(grid, config)
+        else:
+            read_choices(choices, config, methods)
     from gti.runner import compare
 
     start = time.perf_counter()
-    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets, grid)
+    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets, grid, choices)
     root = path.parent
     _say(f"run folder: {root}  ({time.perf_counter() - start:.0f} s)",
          f"results: {path}, {root / 'results.md'}", f"report: {root / 'report.html'}",
@@ -369,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
                                  help="tune every method over these values on the validation targets, e.g. "
                                  "finetune.lr=1e-4,3e-4 or finetune.new_rows_lr=same,1e-3 or sasrec.lr=1e-3,3e-3 (repeatable)")
+            command.add_argument("--choices", metavar="RESULTS_JSON",
+                                 help="instead of --grid: run each method at the settings an earlier `gti compare --grid` "
+                                 "run chose (its results.json)")
         command.set_defaults(func=func)
     return parser
 

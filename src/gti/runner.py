@@ -35,7 +35,7 @@ from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_gr
 from gti.stages.anchor import run_anchor_eval, run_fit
 from gti.stages.data import load
 from gti.stages.sids import adopt
-from gti.tuning import apply, description, parse_grid, tune
+from gti.tuning import apply, description, parse_grid, read_choices, tune
 
 PAIRED = ("recall@10", "ndcg@10")
 """Metrics of the paired tests against mean init and against the anchors."""
@@ -183,6 +183,7 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayo
 def compare(
     config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False,
     seeds: list[int] | None = None, budgets: list[int] | None = None, grid: list[str] | None = None,
+    choices: str | None = None,
 ) -> Path:
     """Run several methods on the same data, SIDs and split; write results.json, results.md, report.html, plots.
 
@@ -195,6 +196,9 @@ def compare(
             `finetune.steps`, the others `eval.at_steps`); None keeps the config's.
         grid: `section.key=v1,v2,...` settings every method is tuned over on the validation targets
             before its run (`gti.tuning`); None: the config's settings.
+        choices: instead of a grid, the results.json of an earlier `gti compare --grid` run: each method runs
+            at the settings chosen there (`gti.tuning.read_choices`), and its grid record is copied into this
+            run's `tuning` with `choices_from`; methods it has no record of run at the config's settings.
 
     Returns:
         The path of `results.json` in the run folder.
@@ -202,7 +206,10 @@ def compare(
     config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
     check_methods(methods)
     check_seeds(seeds)
+    if grid and choices:
+        raise GtiError("--grid and --choices: give one (a grid chooses here; --choices reuses an earlier run's choice)")
     axes = parse_grid(grid, config) if grid else None
+    reused = read_choices(choices, config, methods) if choices else None
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     shared = prepare(config, layout, dataset)
@@ -210,9 +217,13 @@ def compare(
     comparison = Comparison(to_dict(config), seeds, {})
     if axes is not None:
         comparison.tuning = {"grid": axes, **description(config), "methods": {}}
+    elif reused is not None:
+        comparison.tuning = reused
     ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; LM method -> step -> the same
     for name in methods:
         method_config = config
+        if reused is not None and name in reused["methods"]:
+            method_config = apply(config, reused["methods"][name]["settings"])
         if axes is not None:
             search = seeded(config, layouts[0].seed)
             record = tune(name, search, axes, lambda label, name=name: layout.grid_point(name, label),

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from gti.artifacts import read_json
 from gti.config import RunConfig, from_dict, parse_override, to_dict
 from gti.errors import GtiError
 from gti.methods import METHODS
@@ -174,3 +175,44 @@ def description(config: RunConfig) -> dict:
     """How points are chosen, as results.json records it."""
     return {"split": "valid", "users": config.train.validate_users, "metric": CHOICE[0],
             "ties": f"higher validation {', then '.join(CHOICE[1:])}, then the earlier point in grid order"}
+
+
+def read_choices(path: str, config: RunConfig, methods: list[str]) -> dict:
+    """The grid record of an earlier `gti compare --grid` run, to run each method at its choice (`--choices`).
+
+    Args:
+        path: that run's results.json (or a benchmark JSON that holds its `tuning` section).
+        config: this run's config; every choice must be a valid setting of it.
+        methods: this run's methods; records of other methods are left out.
+
+    Returns:
+        The earlier `tuning` section, its methods restricted to `methods`, with `choices_from` (the path) and
+        `untuned` (the methods here with no record there: they run at the config's settings).
+
+    Raises:
+        GtiError: a missing or unreadable file, no grid record in it, or a choice this config refuses; one line.
+    """
+    where = f"--choices {path}"
+    if not Path(path).is_file():
+        raise GtiError(f"{where}: no such file (expected the results.json of a `gti compare --grid` run)")
+    try:
+        data = read_json(Path(path))
+    except (ValueError, OSError) as error:
+        raise GtiError(f"{where}: not a JSON file ({error})") from None
+    tuning = data.get("tuning") if isinstance(data, dict) else None
+    if not isinstance(tuning, dict) or not isinstance(tuning.get("methods"), dict) or "grid" not in tuning:
+        raise GtiError(f"{where}: holds no grid record (`tuning`); expected the results.json of a `gti compare --grid` run")
+    records = {}
+    for name, record in tuning["methods"].items():
+        if name not in methods:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+            raise GtiError(f"{where}: tuning.methods.{name}.settings: expected an object of section.key -> value")
+        for key in record["settings"]:
+            if key.split(".", 1)[0] not in TUNABLE:
+                raise GtiError(f"{where}: tuning.methods.{name}.settings: {key} is not a finetune.* or sasrec.* setting")
+        apply(config, record["settings"], f"{where}: {name}")
+        records[name] = record
+    untuned = [name for name in methods if name not in records and axes(name, tuning["grid"])]
+    return {**{key: value for key, value in tuning.items() if key != "methods"}, "methods": records,
+            "choices_from": str(path), "untuned": untuned}

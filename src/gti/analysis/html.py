@@ -139,7 +139,10 @@ def _grid_section(results: Comparison) -> list[str]:
     return [f"<h2>Grid on the validation targets</h2><p class='note'>Grid: {html.escape(grid)}. Each point is "
             f"evaluated on the validation targets, never the test targets; the point with the best validation "
             f"{html.escape(tuning['metric'])} is chosen (ties: {html.escape(tuning['ties'])}) and then run as the "
-            "method's own run, whose test metrics are shown above.</p>", _table(header, rows)]
+            "method's own run, whose test metrics are shown above."
+            + (f" These choices were made in another run ({html.escape(tuning['choices_from'])}) and reused here;"
+               f" untuned here: {html.escape(', '.join(tuning['untuned']) or 'none')}." if tuning.get("choices_from") else "")
+            + "</p>", _table(header, rows)]
 
 
 def write_html_report(results: Comparison, run_dir: Path) -> Path:
