@@ -12,11 +12,15 @@ seconds per stage, and `gti_vs_best_text_free`: GTI minus the best text-free met
 decoding (paired difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the
 versions and the commands, with repository-relative paths.
 
-Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ...]
+Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ... | --choices JSON]
                                         [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
   --methods: any methods of `gti compare --methods` (the text-free ones, `gti.methods.uses_text`, are the
-  controls GTI is compared with); `mean-rowlr` needs a --grid (without one it trains exactly as `mean`).
-  --grid: passed to `gti compare --grid` (every method tuned on the validation targets, which hold no cold item).
+  controls GTI is compared with).
+  --choices: a `gti compare --grid` results.json (or a benchmark JSON holding its `tuning`) whose chosen settings
+  each method runs at (default: benchmarks/results/beauty_fair_cpu.json, the fair benchmark's choices; `none`:
+  the config's settings, so `mean-rowlr` trains exactly as `mean`).
+  --grid: instead of --choices, passed to `gti compare --grid` (every method tuned here on the validation targets,
+  which hold no cold item).
   --set: any config override, e.g. --set data.cold_fraction=0.2 --set eval.users=null.
   --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
   results/beauty_cold_quick.json: a smoke test of the script, not a measurement.
@@ -39,7 +43,9 @@ from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("configs/beauty_cold.toml")
 RESULTS = Path("benchmarks/results")
-METHODS = "mostpop,sasrec,mean,text,gti,rows-first,lcrec"
+METHODS = "mostpop,sasrec,mean,mean-rowlr,text,gti,rows-first,lcrec"
+CHOICES = Path("benchmarks/results/beauty_fair_cpu.json")
+"""Where the learning rates come from by default: the fair benchmark's grid, chosen on the validation targets."""
 QUICK_SETTINGS = [
     "data.users=null", "data.cold_fraction=0.2", "sids.levels=2", "sids.codes=4", "ground.steps=2",
     "ground.batch_size=4", "finetune.steps=2", "finetune.batch_size=4", "eval.users=null", "eval.beams=5",
@@ -73,6 +79,7 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--choices", default=None, help=f"default: {CHOICES} (none with --grid or --quick); `none`: no choices")
     parser.add_argument("--seeds", default=None)
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/beauty_cold (a temporary one with --quick)")
     parser.add_argument("--out", type=Path, default=None,
@@ -83,8 +90,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="beauty_cold_") as scratch:
         settings = [*(QUICK_SETTINGS + tiny_inputs(Path(scratch), users=30, lengths=(4, 8), brand=False) if args.quick else []), *args.overrides]
         run_dir = args.run_dir or (Path(scratch) / "run" if args.quick else Path("runs/beauty_cold"))
+        choices = None if args.grid or args.quick or args.choices == "none" else (args.choices or str(CHOICES))
         command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
                    "--out", str(run_dir), *(["--seeds", args.seeds] if args.seeds else []),
+                   *(["--choices", choices] if choices else []),
                    *(word for flag in args.grid for word in ("--grid", flag)),
                    *(word for setting in settings for word in ("--set", setting))]
         start = time.perf_counter()
@@ -97,6 +106,7 @@ def main() -> None:
                          + repo_relative(str(results["config"]["data"]["source"]), str(ROOT)),
             "quick": args.quick,
             "note": f"{CONFIG}, methods {args.methods}" + "".join(f", --grid {g}" for g in args.grid)
+                    + (f", --choices {repo_relative(choices)}" if choices else "")
                     + "".join(f", --set {s}" for s in args.overrides)
                     + (" (a tiny random model on a tiny random catalog: a smoke test, not a measurement)" if args.quick else ""),
             "wall_s": round(wall, 1),

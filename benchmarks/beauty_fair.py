@@ -3,7 +3,7 @@
 Runs `gti compare configs/beauty_fair.toml` with the non-LM anchors (`mostpop`, `sasrec`), mean init
 (`mean`: its new rows train at `finetune.lr`, standard practice, so the default grid leaves it nothing to
 tune) and mean init with its new rows' learning rate tuned (`mean-rowlr`, whose grid includes `mean`),
-the `rows-first` control (GTI's grounding stage on next-item prompts), `gti` and `lcrec`, every
+text init (`text`), the `rows-first` control (GTI's grounding stage on next-item prompts), `gti` and `lcrec`, every
 method tuned over the same small grid on the validation targets (`--grid`; SASRec over its own
 learning rate; the chosen point's model is the method's run), every method's training tokens and seconds
 beside its metrics (with `--budgets`, also budget points matched by training tokens in `compute_matched`).
@@ -40,7 +40,9 @@ from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("configs/beauty_fair.toml")
 RESULTS = Path("benchmarks/results")
-METHODS = "mostpop,sasrec,mean,mean-rowlr,rows-first,gti,lcrec"
+METHODS = "mostpop,sasrec,mean,mean-rowlr,text,rows-first,gti,lcrec"
+"""`text` (new rows from the model's own embeddings of the item text, no grounding) is tuned here too, so the
+cold-start benchmark, which reuses these choices (`--choices`), runs every method at a tuned setting."""
 GRID = ["finetune.new_rows_lr=same,1e-2", "sasrec.lr=1e-3,3e-3"]
 """The default grid: the new rows' learning rate (the confound GTI's grounding carries: its rows train at 1e-2)
 for every LM method that tunes it, SASRec's learning rate. `finetune.lr` stays at the config's 2e-4: a second

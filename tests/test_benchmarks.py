@@ -85,12 +85,12 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(out.read_text())
-    methods = ["mostpop", "sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"]
+    methods = ["mostpop", "sasrec", "mean", "mean-rowlr", "text", "rows-first", "gti", "lcrec"]
     assert result["quick"] is True and list(result["methods"]) == methods and result["cwd"] == "."
     assert "HF_HUB_OFFLINE=1" in result["command"] and "python benchmarks/beauty_fair.py --quick" in result["command"]
     assert str(ROOT) not in out.read_text() and str(tmp_path) not in out.read_text() and '"/' not in out.read_text()
     assert result["machine"]["cpu_cores"] and result["machine"]["versions"]["torch"]
-    assert set(result["tuning"]["methods"]) == {"sasrec", "mean", "mean-rowlr", "rows-first", "gti", "lcrec"}
+    assert set(result["tuning"]["methods"]) == {"sasrec", "mean", "mean-rowlr", "text", "rows-first", "gti", "lcrec"}
     for name, row in result["summary"]["methods"].items():
         anchor = name in ("mostpop", "sasrec")
         assert row["kind"] == ("anchor" if anchor else "lm")
@@ -102,7 +102,7 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     best = result["summary"]["best_lm_vs_mostpop"]
     assert best["method"] in methods[2:] and set(best["paired"]) == {"diff", "ci", "p_value"}
     versus = result["gti_vs_lm_methods"]  # GTI against every other LM method, with both sides' compute
-    assert set(versus) == {"mean", "mean-rowlr", "rows-first", "lcrec"}
+    assert set(versus) == {"mean", "mean-rowlr", "text", "rows-first", "lcrec"}
     for name, test in versus.items():
         assert set(test["recall@10"]) == {"diff", "ci", "p_value"}
         tokens = [result["methods"]["gti"]["train_tokens"], result["methods"][name]["train_tokens"]]
@@ -126,7 +126,7 @@ def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_agains
     assert result["quick"] is True and result["cwd"] == "." and result["machine"]["cpu_cores"] >= 1
     assert "python benchmarks/beauty_cold.py --quick" in result["command"]
     assert result["compare_command"].startswith("python -m gti.cli compare configs/beauty_cold.toml")
-    assert list(result["methods"]) == ["mostpop", "sasrec", "mean", "text", "gti", "rows-first", "lcrec"]
+    assert list(result["methods"]) == ["mostpop", "sasrec", "mean", "mean-rowlr", "text", "gti", "rows-first", "lcrec"]
     for name, method in result["methods"].items():
         assert set(method["cold_start"]) == {"warm", "cold"} and "cold-only" in method["cold_start"]["cold"]
         anchor = name in ("mostpop", "sasrec")
