@@ -103,12 +103,13 @@ def against(results: dict, run_dir: Path, method: str = "gti") -> dict | None:
 def stage_seconds(run_dir: Path) -> dict:
     """Seconds every finished stage under the run folder took when it was computed (cached ones included), in all
     and for the grid points: what the benchmark costs from nothing, however many sessions it took."""
-    manifests = [(path, read_json(path)) for path in sorted((ROOT / run_dir).glob(f"**/{MANIFEST}"))]
-    unique = {path.stat().st_ino: manifest["seconds"] for path, manifest in manifests}  # a hard link: one stage
-    grid = sum({path.stat().st_ino: manifest["seconds"] for path, manifest in manifests
-                if "/grid/" in path.as_posix()}.values())
-    linked = len(manifests) - len(unique)
-    return {"total": round(sum(unique.values()), 1), "grid_points": round(grid, 1), "stages": len(unique),
+    paths = sorted((ROOT / run_dir).glob(f"**/{MANIFEST}"))
+    unique = {path.stat().st_ino: path for path in paths}  # hard links of one stage share an inode
+    seconds = {inode: read_json(path)["seconds"] for inode, path in unique.items()}
+    in_grid = {path.stat().st_ino for path in paths if "/grid/" in path.as_posix()}
+    grid = sum(seconds[inode] for inode in in_grid)
+    linked = len(paths) - len(unique)
+    return {"total": round(sum(seconds.values()), 1), "grid_points": round(grid, 1), "stages": len(unique),
             "note": f"each stage counted once ({linked} stage folders are hard links of a grid point's or another "
                     "method's stage with the same key, not computed again)"}
 

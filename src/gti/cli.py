@@ -151,15 +151,10 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
     check_paths(config)
     check_out(args.out)
     grid, choices = getattr(args, "grid", None), getattr(args, "choices", None)
-    if grid and choices:
-        raise GtiError("--grid and --choices: give one (a grid chooses here; --choices reuses an earlier run's choice)")
     if grid or choices:
-        from gti.tuning import parse_grid, read_choices
+        from gti.tuning import settings_source
 
-        if grid:
-            parse_grid(grid, config)
-        else:
-            read_choices(choices, config, methods)
+        settings_source(grid, choices, config, methods)
     from gti.runner import compare
 
     start = time.perf_counter()

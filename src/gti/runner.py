@@ -35,7 +35,7 @@ from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_gr
 from gti.stages.anchor import run_anchor_eval, run_fit
 from gti.stages.data import load
 from gti.stages.sids import adopt
-from gti.tuning import apply, description, parse_grid, read_choices, tune
+from gti.tuning import apply, description, settings_source, tune
 
 PAIRED = ("recall@10", "ndcg@10")
 """Metrics of the paired tests against mean init and against the anchors."""
@@ -113,6 +113,11 @@ def reuse(source: Path, target: Path) -> bool:
     return True
 
 
+def _trained_stage(name: str) -> str:
+    """The stage in which `name` trains what a grid point varies: an anchor's `fit`, an LM method's `finetune`."""
+    return "fit" if METHODS[name].kind == "anchor" else "finetune"
+
+
 def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, folder: Path) -> dict:
     """One grid point of a method: fine-tune (an anchor: fit) into `folder` from the method's shared stages, then
     evaluate on the validation targets into `folder/valid`. A finished fine-tuning (fit) of the method that
@@ -122,7 +127,7 @@ def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, f
         {"valid": validation metrics, "compute": what the point's training cost (grounding, shared, excluded)}.
     """
     method = METHODS[name]
-    trained = "fit" if method.kind == "anchor" else "finetune"
+    trained = _trained_stage(name)
     reuse(layout.stage(trains_like(name), trained), folder / trained)
     if method.kind == "anchor":
         fitted = run_fit(name, config, shared.data, folder / "fit")
@@ -206,10 +211,7 @@ def compare(
     config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
     check_methods(methods)
     check_seeds(seeds)
-    if grid and choices:
-        raise GtiError("--grid and --choices: give one (a grid chooses here; --choices reuses an earlier run's choice)")
-    axes = parse_grid(grid, config) if grid else None
-    reused = read_choices(choices, config, methods) if choices else None
+    axes, reused = settings_source(grid, choices, config, methods)
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     shared = prepare(config, layout, dataset)
@@ -231,9 +233,8 @@ def compare(
             if record is not None:
                 method_config = apply(config, record["settings"])
                 comparison.tuning["methods"][name] = record
-                trained = "fit" if METHODS[name].kind == "anchor" else "finetune"
-                chosen = layout.root / record["points"][record["chosen"]]["folder"] / trained
-                reuse(chosen, layouts[0].stage(name, trained))  # kept only if the run's key is the point's
+                chosen = layout.root / record["points"][record["chosen"]]["folder"] / _trained_stage(name)
+                reuse(chosen, layouts[0].stage(name, _trained_stage(name)))  # kept only if the run's key is the point's
         if trains_like(name) != name:  # `mean-rowlr` that chose `mean`'s point evaluates the same model
             reuse(layouts[0].stage(trains_like(name), "eval"), layouts[0].stage(name, "eval"))
         runs = []

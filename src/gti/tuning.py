@@ -17,8 +17,8 @@ NDCG@10, then MRR, then to the earlier point in grid order. The chosen settings 
 method's own run (`<method>/finetune/`, `<method>/eval/`, budget points included), whose test
 metrics are reported. When that run's stage has the chosen point's key (no budget points, the
 search's seed), the point's folder is hard-linked in and not trained again (`gti.runner.reuse`);
-likewise a point equal to a finished run of the method it trains like. With `--seeds`, the search runs with the first seed, and the choice runs
-with every seed. Points a method shares with another (`mean-rowlr`'s points with
+likewise a point equal to a finished run of the method it trains like. With `--seeds`, the search
+runs with the first seed, and the choice runs with every seed. Points a method shares with another (`mean-rowlr`'s points with
 `new_rows_lr = same` are `mean`'s) are trained once.
 """
 
@@ -175,6 +175,19 @@ def description(config: RunConfig) -> dict:
     """How points are chosen, as results.json records it."""
     return {"split": "valid", "users": config.train.validate_users, "metric": CHOICE[0],
             "ties": f"higher validation {', then '.join(CHOICE[1:])}, then the earlier point in grid order"}
+
+
+def settings_source(grid: list[str] | None, choices: str | None, config: RunConfig,
+                    methods: list[str]) -> tuple[dict[str, list] | None, dict | None]:
+    """Where the methods' tuned settings come from: (`parse_grid`'s axes, None) for a grid, (None,
+    `read_choices`'s record) for an earlier run's choices, (None, None) for neither.
+
+    Raises:
+        GtiError: both given, or what `parse_grid` / `read_choices` refuse; one line.
+    """
+    if grid and choices:
+        raise GtiError("--grid and --choices: give one (a grid chooses here; --choices reuses an earlier run's choice)")
+    return (parse_grid(grid, config) if grid else None), (read_choices(choices, config, methods) if choices else None)
 
 
 def read_choices(path: str, config: RunConfig, methods: list[str]) -> dict:
