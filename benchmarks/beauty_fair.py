@@ -13,10 +13,13 @@ test metrics with CIs, training tokens or, for the anchors, interactions process
 paired tests against `mostpop` and `sasrec`, the compute-matched table), a summary, the machine,
 the versions and the command (repository-relative).
 
-Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,300] [--grid KEY=V1,V2 ...]
+Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,300] [--grid KEY=V1,V2 ... | --choices JSON]
                                         [--set KEY=VALUE ...] [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
   --grid: replaces the default grid (give every key wanted); --set: any config override, e.g.
   --set data.users=1000 --set finetune.steps=400.
+  --choices: no grid; every method runs at the settings a finished run chose (a results.json or a benchmark
+  JSON holding its `tuning`, e.g. benchmarks/results/beauty_fair_cpu.json): a confirmation of those choices in
+  another setting (e.g. --set data.users=5000: more test users, tighter CIs), never a second tuning.
   --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
   results/beauty_fair_quick.json: a smoke test of the script, not a measurement.
 """
@@ -119,21 +122,25 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--budgets", help="fine-tuning steps to evaluate at (default: the config's at_steps and steps)")
     parser.add_argument("--grid", action="append", help=f"a grid key and its values (default: {' '.join(GRID)})")
+    parser.add_argument("--choices", help="instead of a grid: the settings a finished run chose (its results JSON)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     parser.add_argument("--seeds", help="training seeds, e.g. 1,2")
     parser.add_argument("--run-dir", type=Path, help="run folder (default: runs/beauty_fair[_quick])")
     parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results/beauty_fair_cpu[_quick].json)")
     parser.add_argument("--quick", action="store_true", help="a tiny random model and catalog: a smoke test of the script")
     args = parser.parse_args()
+    if args.choices and args.grid:
+        parser.error("--choices and --grid exclude each other: a run either tunes or reuses a tuning")
     scratch = Path(tempfile.mkdtemp(prefix="beauty_fair_")) if args.quick else None
     try:
         overrides = (tiny_inputs(scratch, users=16, lengths=(5, 9), brand=True) + QUICK_SETTINGS if args.quick else []) + args.set
-        grid = args.grid or (QUICK_GRID if args.quick else GRID)
+        grid = [] if args.choices else args.grid or (QUICK_GRID if args.quick else GRID)
         run_dir = args.run_dir or (scratch / "run" if args.quick else Path("runs/beauty_fair"))
         out = args.out or RESULTS / ("beauty_fair_quick.json" if args.quick else "beauty_fair_cpu.json")
         command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
                    "--out", str(run_dir), "--overwrite"]
         command += [word for flag in grid for word in ("--grid", flag)] + [w for s in overrides for w in ("--set", s)]
+        command += ["--choices", args.choices] if args.choices else []
         command += ["--budgets", args.budgets] if args.budgets else []
         command += ["--seeds", args.seeds] if args.seeds else []
         start = time.perf_counter()
@@ -145,7 +152,7 @@ def main() -> None:
             "benchmark": "fair comparison on Amazon Beauty: anchors, tuned baselines, the rows-first control, GTI, LC-Rec",
             "quick": args.quick, "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "config_file": str(CONFIG), "grid_flags": grid, "overrides": args.set, "run_dir": str(run_dir),
+            "config_file": str(CONFIG), "grid_flags": grid, "choices_file": args.choices, "overrides": args.set, "run_dir": str(run_dir),
             "summary": summary(results), "gti_vs_lm_methods": against(results, run_dir),
             "stage_seconds": stage_seconds(run_dir), **results, "machine": machine(), **invocation(),
         }))

@@ -112,6 +112,21 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     seconds = result["stage_seconds"]
     assert seconds["total"] >= seconds["grid_points"] > 0 and seconds["stages"] > 10
 
+    # a confirmation run: no grid, every method at the settings the first run chose
+    confirmed = tmp_path / "confirm.json"
+    completed = subprocess.run([*command[:-2], "--choices", str(out), "--methods", "mostpop,mean-rowlr,gti",
+                                "--out", str(confirmed)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    again = json.loads(confirmed.read_text())
+    assert again["grid_flags"] == [] and again["choices_file"].endswith("/fair.json") and list(again["methods"]) == ["mostpop", "mean-rowlr", "gti"]
+    assert again["tuning"]["choices_from"] == again["choices_file"] and again["tuning"]["untuned"] == []
+    assert again["stage_seconds"]["grid_points"] == 0  # nothing tuned here
+    for name in ("mean-rowlr", "gti"):
+        assert again["summary"]["methods"][name]["chosen"] == result["tuning"]["methods"][name]["settings"]
+    refused = subprocess.run([*command[:-2], "--choices", str(out), "--grid", "finetune.lr=1e-3", "--out", str(confirmed)],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "exclude each other" in refused.stderr
+
 
 @pytest.mark.slow
 def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_against_the_best_text_free(tmp_path):
