@@ -8,9 +8,11 @@ items alone (the anchors rank their scores of every item by the same rules). Rec
 benchmarks/results/beauty_cold_cpu.json: the run's results (config, each method's warm and cold metrics
 with CIs, cold shares and paired tests against mean init, every text method against the best text-free
 method), per method its training tokens (null for the anchors) and seconds (grounding included) and
-seconds per stage, and `gti_vs_best_text_free`: GTI minus the best text-free method, per test set and
-decoding (paired difference over users of recall@10 and NDCG@10, 95% CI, p-value); the machine, the
-versions and the commands, with repository-relative paths.
+seconds per stage, `gti_vs_best_text_free`: GTI minus the best text-free method, per test set and
+decoding (paired difference over users of recall@10 and NDCG@10, 95% CI, p-value), `gti_vs_each`: the same
+against every other method with both sides' training tokens and seconds, `stage_seconds`: what every stage of
+the run folder took when it was computed (the cost from nothing, also when a re-run read them from cache);
+the machine, the versions and the commands, with repository-relative paths.
 
 Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ... | --choices JSON]
                                         [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
@@ -37,7 +39,8 @@ from pathlib import Path
 import torch
 
 from gti.artifacts import read_json, write_json
-from machine import invocation, machine, relative_command, repo_relative, without_paths  # benchmarks/machine.py, next to this script
+from gti.coldstart import paired
+from machine import invocation, machine, relative_command, repo_relative, stage_seconds, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +61,27 @@ def gti_vs_best_text_free(results: dict, method: str = "gti") -> dict | None:
     found = {test_set: {decoding: by_method[method] for decoding, by_method in by_decoding.items() if method in by_method}
              for test_set, by_decoding in versus.items()}
     return found if any(found.values()) else None
+
+
+def gti_vs_each(results: dict, run_dir: Path, method: str = "gti") -> dict | None:
+    """`method` against every other method, per test set and decoding: the paired difference over users of
+    recall@10 and NDCG@10 (95% CI, p-value), beside both sides' training tokens and seconds (grounding included)."""
+    methods = results["methods"]
+    if method not in methods or results.get("seeds"):
+        return None  # with seeds: results.json's paired tests (per-seed ranks)
+    own = [run_dir / methods[method]["folder"] / "eval"]
+    found: dict = {}
+    for test_set, by_decoding in methods[method]["cold_start"].items():
+        for decoding, entry in by_decoding.items():
+            if not entry["users"]:
+                continue
+            found.setdefault(test_set, {})[decoding] = {
+                name: {**paired(own, [run_dir / result["folder"] / "eval"], test_set, decoding),
+                       "train_tokens": [methods[method]["train_tokens"], result["train_tokens"]],
+                       "train_seconds": [methods[method]["train_seconds"], result["train_seconds"]]}
+                for name, result in methods.items() if name != method
+            }
+    return found
 
 
 def compute(results: dict) -> dict:
@@ -112,7 +136,9 @@ def main() -> None:
             "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "gti_vs_best_text_free": gti_vs_best_text_free(results),
+            "gti_vs_each": gti_vs_each(results, ROOT / run_dir),
             "compute": compute(results),
+            "stage_seconds": stage_seconds(ROOT / run_dir),
             **results,
             "compare_command": relative_command(["python", *command[1:-2 * len(settings)],
                                                  *(w for s in settings for w in ("--set", shown_setting(s)))], str(ROOT)),

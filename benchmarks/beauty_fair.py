@@ -34,10 +34,10 @@ from pathlib import Path
 
 import torch
 
-from gti.artifacts import MANIFEST, read_json, write_json
+from gti.artifacts import read_json, write_json
 from gti.budget import read_ranks
 from gti.rec import paired_test, per_user_values
-from machine import invocation, machine, without_paths  # benchmarks/machine.py, next to this script
+from machine import invocation, machine, stage_seconds, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,20 +103,6 @@ def against(results: dict, run_dir: Path, method: str = "gti") -> dict | None:
     return found
 
 
-def stage_seconds(run_dir: Path) -> dict:
-    """Seconds every finished stage under the run folder took when it was computed (cached ones included), in all
-    and for the grid points: what the benchmark costs from nothing, however many sessions it took."""
-    paths = sorted((ROOT / run_dir).glob(f"**/{MANIFEST}"))
-    unique = {path.stat().st_ino: path for path in paths}  # hard links of one stage share an inode
-    seconds = {inode: read_json(path)["seconds"] for inode, path in unique.items()}
-    in_grid = {path.stat().st_ino for path in paths if "/grid/" in path.as_posix()}
-    grid = sum(seconds[inode] for inode in in_grid)
-    linked = len(paths) - len(unique)
-    return {"total": round(sum(seconds.values()), 1), "grid_points": round(grid, 1), "stages": len(unique),
-            "note": f"each stage counted once ({linked} stage folders are hard links of a grid point's or another "
-                    "method's stage with the same key, not computed again)"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=METHODS)
@@ -154,7 +140,7 @@ def main() -> None:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "config_file": str(CONFIG), "grid_flags": grid, "choices_file": args.choices, "overrides": args.set, "run_dir": str(run_dir),
             "summary": summary(results), "gti_vs_lm_methods": against(results, run_dir),
-            "stage_seconds": stage_seconds(run_dir), **results, "machine": machine(), **invocation(),
+            "stage_seconds": stage_seconds(ROOT / run_dir), **results, "machine": machine(), **invocation(),
         }))
         print(f"wrote {out}")
     finally:

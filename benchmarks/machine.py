@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from gti.artifacts import versions
+from gti.artifacts import MANIFEST, read_json, versions
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
 # Environment settings that change the speed or the inputs of a run (see docs/design.md, "Measured facts").
@@ -122,3 +122,17 @@ def invocation() -> dict:
         "command": relative_command([*prefix, "python", *sys.argv]),
         "cwd": os.path.relpath(os.getcwd(), ROOT),
     }
+
+
+def stage_seconds(run_dir: Path) -> dict:
+    """Seconds every finished stage under the run folder took when it was computed (cached ones included), in all
+    and for the grid points: what the benchmark costs from nothing, however many sessions it took."""
+    paths = sorted(Path(run_dir).glob(f"**/{MANIFEST}"))
+    unique = {path.stat().st_ino: path for path in paths}  # hard links of one stage share an inode
+    seconds = {inode: read_json(path)["seconds"] for inode, path in unique.items()}
+    in_grid = {path.stat().st_ino for path in paths if "/grid/" in path.as_posix()}
+    grid = sum(seconds[inode] for inode in in_grid)
+    linked = len(paths) - len(unique)
+    return {"total": round(sum(seconds.values()), 1), "grid_points": round(grid, 1), "stages": len(unique),
+            "note": f"each stage counted once ({linked} stage folders are hard links of a grid point's or another "
+                    "method's stage with the same key, not computed again)"}

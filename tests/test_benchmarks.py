@@ -162,3 +162,17 @@ def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_agains
             assert 0 < test[metric]["p_value"] <= 1
     assert versus == {test_set: {decoding: by_method["gti"] for decoding, by_method in by_decoding.items()}
                       for test_set, by_decoding in result["cold_start"]["text_vs_text_free"].items()}
+    each = result["gti_vs_each"]  # GTI against every other method, both sides' compute beside it
+    assert set(each) == {"warm", "cold"} and set(each["cold"]) == {"beam", "cold-beams", "cold-only"}
+    for test_set, by_decoding in each.items():
+        for decoding, by_method in by_decoding.items():
+            assert set(by_method) == set(result["methods"]) - {"gti"}
+            for name, test in by_method.items():
+                metrics = result["methods"]
+                diff = (metrics["gti"]["cold_start"][test_set][decoding]["metrics"]["recall@10"]
+                        - metrics[name]["cold_start"][test_set][decoding]["metrics"]["recall@10"])
+                assert abs(test["recall@10"]["diff"] - diff) < 1e-9
+                assert test["train_tokens"] == [metrics["gti"]["train_tokens"], metrics[name]["train_tokens"]]
+    name, decoding = versus["cold"]["cold-only"]["against"], "cold-only"
+    assert each["cold"][decoding][name]["recall@10"] == versus["cold"][decoding]["recall@10"]
+    assert result["stage_seconds"]["total"] > 0 and result["stage_seconds"]["grid_points"] == 0
