@@ -47,7 +47,7 @@ FAIR_ARGS ?=
 bench-fair: $(STAMP)
 	$(PY) benchmarks/beauty_fair.py $(FAIR_ARGS)
 
-# cold-start items on Beauty (mostpop, sasrec, mean, text, gti, rows-first, lcrec); settings: make bench-cold COLD_ARGS="--methods mean,gti --set data.cold_fraction=0.2"
+# cold-start items on Beauty (mostpop, sasrec, mean, mean-rowlr, text, gti, rows-first, lcrec); settings: make bench-cold COLD_ARGS="--methods mean,gti --set data.cold_fraction=0.2"
 COLD_ARGS ?=
 bench-cold: $(STAMP)
 	$(PY) benchmarks/beauty_cold.py $(COLD_ARGS)

@@ -1,6 +1,6 @@
 """`make bench-cold`: can text grounding place items no training sequence holds? Cold-start items on Beauty.
 
-Runs `gti compare configs/beauty_cold.toml --methods mostpop,sasrec,mean,text,gti,rows-first,lcrec`: a
+Runs `gti compare configs/beauty_cold.toml --methods mostpop,sasrec,mean,mean-rowlr,text,gti,rows-first,lcrec`: a
 cold-items split of the 2,000-user Beauty slice (10% of the catalog cold: in no training or validation
 example; the users whose last item is cold are the cold test set, the others the warm one), every method
 ranked by the plain beam search, with reserved beams for cold items, and (cold test set) over the cold
