@@ -101,6 +101,13 @@ def test_the_fair_benchmark_quick_mode_records_every_method_the_grid_and_the_mac
     assert {entry["method"] for entry in result["compute_matched"]} == {"rows-first", "gti"}
     best = result["summary"]["best_lm_vs_mostpop"]
     assert best["method"] in methods[2:] and set(best["paired"]) == {"diff", "ci", "p_value"}
+    assert result["data_source"] == result["config"]["data"]["source"]
+    family = result["summary"]["lm_vs_anchors_holm"]  # every LM method against each anchor, Holm-adjusted
+    assert set(family) == {"mostpop", "sasrec"} and set(family["mostpop"]) == set(methods[2:])
+    for anchor, tests in family.items():
+        for name, test in tests.items():
+            assert test["p_value"] == result["summary"]["methods"][name]["vs_anchors"][anchor]["p_value"]
+            assert test["p_value"] <= test["p_holm"] <= min(1.0, len(tests) * test["p_value"]) + 1e-12
     versus = result["gti_vs_lm_methods"]  # GTI against every other LM method, with both sides' compute
     assert set(versus) == {"mean", "mean-rowlr", "text", "rows-first", "lcrec"}
     for name, test in versus.items():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gti.errors import GtiError
-from gti.rec import bootstrap_ci, paired_test, per_user_values, ranking_metrics
+from gti.rec import bootstrap_ci, holm, paired_test, per_user_values, ranking_metrics
 
 RANKS = [1, 3, None, 7, 15, 2]
 
@@ -139,3 +139,17 @@ def test_metric_ci_never_claims_certainty_from_zero_hits():
     averaged = np.array([0.0, 1 / 3, 2 / 3, 1.0] * 50)  # recall averaged over 3 seeds: bootstrap
     low, high = metric_ci(averaged, "recall@10")
     assert 0.4 < low < 0.5 < high < 0.6
+
+
+def test_holm_exact_on_a_constructed_family():
+    # sorted: b 0.01 (x3 = 0.03), a 0.02 (x2 = 0.04), c 0.04 (x1 = 0.04, kept at 0.04); order of input kept
+    assert holm({"a": 0.02, "b": 0.01, "c": 0.04}) == pytest.approx({"a": 0.04, "b": 0.03, "c": 0.04})
+    # monotone: a later, smaller product is raised to the running maximum; capped at 1
+    assert holm({"a": 0.3, "b": 0.2, "c": 0.5}) == pytest.approx({"a": 0.6, "b": 0.6, "c": 0.6})
+    assert holm({"a": 0.6, "b": 0.7}) == pytest.approx({"a": 1.0, "b": 1.0})
+    assert holm({"only": 0.03}) == {"only": 0.03}
+
+
+def test_holm_refuses_a_value_outside_zero_one():
+    with pytest.raises(GtiError, match="'x'.*\\[0, 1\\]"):
+        holm({"x": 1.5})

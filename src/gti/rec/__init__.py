@@ -6,7 +6,7 @@ from gti.rec.evaluate import Evaluation, evaluate
 from gti.rec.metrics import rank_of, ranking_metrics
 from gti.rec.output import catalog_coverage, invalid_sid_rate, popularity_bias
 from gti.rec.pool import pool_metrics, pool_ranks, score_candidates
-from gti.rec.stats import CI_METHOD, bootstrap_ci, metric_ci, paired_test, per_user_values, wilson_ci
+from gti.rec.stats import CI_METHOD, bootstrap_ci, holm, metric_ci, paired_test, per_user_values, wilson_ci
 from gti.rec.ties import tie_key
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "catalog_coverage",
     "constrained_beam_search",
     "evaluate",
+    "holm",
     "invalid_sid_rate",
     "level_token_ids",
     "paired_test",

@@ -165,3 +165,26 @@ def paired_test(
         "ci": bootstrap_ci(diffs, n_resamples=n_resamples, seed=seed),
         "p_value": (1 + hits) / (1 + n_resamples),
     }
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of a family of p-values (family-wise error at most the level, any dependence).
+
+    The k-th smallest of m p-values is multiplied by (m - k + 1), then each adjusted value is raised to the
+    largest adjusted value before it (so the order is kept) and capped at 1. Ties keep their input order.
+
+    Args:
+        p_values: {hypothesis name: raw p-value}, the whole family (every test that was run for the claim).
+
+    Returns:
+        {hypothesis name: Holm-adjusted p-value}, in the input's order.
+    """
+    for name, p in p_values.items():
+        if not 0.0 <= p <= 1.0:
+            raise GtiError(f"holm: the p-value of {name!r} is {p}; expected a number in [0, 1]")
+    order = sorted(p_values, key=lambda name: p_values[name])
+    adjusted, running = {}, 0.0
+    for k, name in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * p_values[name]))
+        adjusted[name] = running
+    return {name: adjusted[name] for name in p_values}
