@@ -176,10 +176,25 @@ def test_choices_reuse_an_earlier_grid(tiny_dataset, tiny_model_dir, tmp_path, c
     assert untuned["lr"] == read(reuse_run / "config.json")["finetune"]["lr"] and untuned.get("new_rows_lr") is None
     assert not list(reuse_run.glob("*/grid"))  # nothing is searched again
     assert "reused here" in (reuse_run / "report.html").read_text()
+    # several files: each method's choice from the file that tuned it (same protocol), none chosen twice
+    later = tmp_path / "later.json"  # a constructed record of a method tuned in another run with the same grid
+    record = {**earlier["methods"]["mean-rowlr"], "settings": {"finetune.lr": 1e-2, "finetune.new_rows_lr": None}}
+    later.write_text(json.dumps({"tuning": {**earlier, "methods": {"gti": record}}}))
+    both_run = tmp_path / "both"
+    both = f"{grid_run / 'results.json'},{later}"
+    assert main(["compare", "--methods", "mean-rowlr,gti", "--choices", both,
+                 *run_args(tiny_dataset, tiny_model_dir, both_run, "eval.beams=10")]) == 0
+    tuning = read(both_run / "results.json")["tuning"]
+    assert tuning["choices_from"] == both and tuning["untuned"] == [] and set(tuning["methods"]) == {"mean-rowlr", "gti"}
+    assert read(both_run / "gti" / "finetune" / "manifest.json")["config"]["finetune"]["lr"] == 1e-2
+    other_grid = tmp_path / "other_grid.json"
+    other_grid.write_text(json.dumps({"tuning": {**earlier, "grid": {"finetune.lr": [1e-3]}, "methods": {}}}))
     # bad input: one line, exit 2, nothing claimed
     (tmp_path / "plain.json").write_text("{}")
     for flags, message in ((["--choices", str(tmp_path / "none.json")], "no such file"),
                            (["--choices", str(tmp_path / "plain.json")], "holds no grid record"),
+                           (["--choices", f"{grid_run / 'results.json'},{grid_run / 'results.json'}"], "is also chosen in"),
+                           (["--choices", f"{grid_run / 'results.json'},{other_grid}"], "differs from"),
                            (["--choices", str(grid_run / "results.json"), *grid], "--grid and --choices: give one")):
         out = tmp_path / "bad"
         assert main(["compare", "--methods", "mean-rowlr", *flags, *run_args(tiny_dataset, tiny_model_dir, out, "eval.beams=10")]) == 2

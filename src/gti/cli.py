@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "finetune.lr=1e-4,3e-4 or finetune.new_rows_lr=same,1e-3 or sasrec.lr=1e-3,3e-3 (repeatable)")
             command.add_argument("--choices", metavar="RESULTS_JSON",
                                  help="instead of --grid: run each method at the settings an earlier `gti compare --grid` "
-                                 "run chose (its results.json)")
+                                 "run chose (its results.json; several, comma-separated, when they tuned different "
+                                 "methods with the same grid)")
         command.set_defaults(func=func)
     return parser
 

@@ -190,21 +190,12 @@ def settings_source(grid: list[str] | None, choices: str | None, config: RunConf
     return (parse_grid(grid, config) if grid else None), (read_choices(choices, config, methods) if choices else None)
 
 
-def read_choices(path: str, config: RunConfig, methods: list[str]) -> dict:
-    """The grid record of an earlier `gti compare --grid` run, to run each method at its choice (`--choices`).
+PROTOCOL = ("grid", "split", "users", "metric", "ties")
+"""What two tunings must share for their choices to be used side by side (`read_choices` with several files)."""
 
-    Args:
-        path: that run's results.json (or a benchmark JSON that holds its `tuning` section).
-        config: this run's config; every choice must be a valid setting of it.
-        methods: this run's methods; records of other methods are left out.
 
-    Returns:
-        The earlier `tuning` section, its methods restricted to `methods`, with `choices_from` (the path) and
-        `untuned` (the methods here with no record there: they run at the config's settings).
-
-    Raises:
-        GtiError: a missing or unreadable file, no grid record in it, or a choice this config refuses; one line.
-    """
+def _tuning(path: str) -> dict:
+    """The `tuning` section of one results JSON; one-line GtiError when it is missing or unreadable."""
     where = f"--choices {path}"
     if not Path(path).is_file():
         raise GtiError(f"{where}: no such file (expected the results.json of a `gti compare --grid` run)")
@@ -215,17 +206,51 @@ def read_choices(path: str, config: RunConfig, methods: list[str]) -> dict:
     tuning = data.get("tuning") if isinstance(data, dict) else None
     if not isinstance(tuning, dict) or not isinstance(tuning.get("methods"), dict) or "grid" not in tuning:
         raise GtiError(f"{where}: holds no grid record (`tuning`); expected the results.json of a `gti compare --grid` run")
-    records = {}
-    for name, record in tuning["methods"].items():
-        if name not in methods:
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
-            raise GtiError(f"{where}: tuning.methods.{name}.settings: expected an object of section.key -> value")
-        for key in record["settings"]:
-            if key.split(".", 1)[0] not in TUNABLE:
-                raise GtiError(f"{where}: tuning.methods.{name}.settings: {key} is not a finetune.* or sasrec.* setting")
-        apply(config, record["settings"], f"{where}: {name}")
-        records[name] = record
-    untuned = [name for name in methods if name not in records and axes(name, tuning["grid"])]
-    return {**{key: value for key, value in tuning.items() if key != "methods"}, "methods": records,
-            "choices_from": str(path), "untuned": untuned}
+    return tuning
+
+
+def read_choices(path: str, config: RunConfig, methods: list[str]) -> dict:
+    """The grid record of earlier `gti compare --grid` runs, to run each method at its choice (`--choices`).
+
+    Args:
+        path: that run's results.json (or a benchmark JSON that holds its `tuning` section), or several,
+            comma-separated: runs that tuned different methods with the same protocol (grid, validation split
+            and users, metric, tie rule), e.g. a method tuned later beside the others.
+        config: this run's config; every choice must be a valid setting of it.
+        methods: this run's methods; records of other methods are left out.
+
+    Returns:
+        The earlier `tuning` section (the first file's protocol), its methods restricted to `methods`, with
+        `choices_from` (the path as given) and `untuned` (the methods here with no record there: they run at the
+        config's settings).
+
+    Raises:
+        GtiError: a missing or unreadable file, no grid record in it, files whose protocols differ, a method
+            chosen in two files, or a choice this config refuses; one line.
+    """
+    paths = [part.strip() for part in path.split(",") if part.strip()]
+    if not paths:
+        raise GtiError("--choices: expected a results.json path (or several, comma-separated)")
+    tunings = [_tuning(one) for one in paths]
+    first, owner, records = tunings[0], {}, {}
+    for one, tuning in zip(paths, tunings):
+        where = f"--choices {one}"
+        differs = [key for key in PROTOCOL if tuning.get(key) != first.get(key)]
+        if differs:
+            raise GtiError(f"{where}: its tuning differs from {paths[0]}'s in {', '.join(differs)}; "
+                           "expected choices made by the same protocol")
+        for name, record in tuning["methods"].items():
+            if name not in methods:
+                continue
+            if name in owner:
+                raise GtiError(f"{where}: tuning.methods.{name} is also chosen in {owner[name]}; give each method's choice once")
+            if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+                raise GtiError(f"{where}: tuning.methods.{name}.settings: expected an object of section.key -> value")
+            for key in record["settings"]:
+                if key.split(".", 1)[0] not in TUNABLE:
+                    raise GtiError(f"{where}: tuning.methods.{name}.settings: {key} is not a finetune.* or sasrec.* setting")
+            apply(config, record["settings"], f"{where}: {name}")
+            owner[name], records[name] = one, record
+    untuned = [name for name in methods if name not in records and axes(name, first["grid"])]
+    return {**{key: value for key, value in first.items() if key != "methods"}, "methods": records,
+            "choices_from": path, "untuned": untuned}
