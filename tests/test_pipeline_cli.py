@@ -139,6 +139,24 @@ def test_compare_shares_sids_and_reports_diagnostics(tiny_dataset, tiny_model_di
     assert (out / "gti" / "ground" / "cosine_heatmap.png").stat().st_size > 0
 
 
+def test_invalid_sid_rate_on_the_first_invalid_users(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "run"
+    args = run_args(tiny_dataset, tiny_model_dir, out, "init.method=gti")
+    assert main(["run", *args, "--set", "eval.invalid_users=3"]) == 0
+    first = json.loads((out / "gti" / "eval" / "output.json").read_text())
+    metrics = (out / "gti" / "eval" / "metrics.json").read_text()
+    users = len((out / "gti" / "eval" / "predictions.jsonl").read_text().splitlines())
+    assert users > 3 and first["invalid_sid_users"] == 3
+    assert first["invalid_sid_rate"] * 3 == pytest.approx(round(first["invalid_sid_rate"] * 3), abs=1e-9)
+    assert main(["run", *args, "--set", "eval.invalid_users=0", "--overwrite"]) == 0  # 0: every evaluated user
+    every = json.loads((out / "gti" / "eval" / "output.json").read_text())
+    assert every["invalid_sid_users"] == users
+    assert every["invalid_sid_rate"] * users == pytest.approx(round(every["invalid_sid_rate"] * users), abs=1e-9)
+    assert (out / "gti" / "eval" / "metrics.json").read_text() == metrics  # a diagnostic: the ranking is unchanged
+    assert main(["run", *args, "--set", "eval.invalid_users=-1", "--overwrite"]) == 2
+    assert "eval.invalid_users: must not be negative" in capsys.readouterr().err
+
+
 def test_unknown_config_key_fails_cleanly(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text("[finetune]\nstepz = 3\n")

@@ -258,6 +258,10 @@ class EvalConfig:
     """Beam width (at least the largest K)."""
     batch_size: int = 8
     """Prompts per beam-search batch."""
+    invalid_users: int = 1000
+    """Measure the invalid-SID rate (unconstrained greedy generations that are not a catalog SID) on the first N
+    evaluated users; 0 measures it on all of them. A diagnostic, not a ranking metric: on 1,000 users its 95%
+    interval is at most +-0.031, and a full pass costs about half a beam search."""
     pool_sizes: list[int] = field(default_factory=list)
     """Also rank each target among this many sampled negatives per size (GTI paper's pool-size curves)."""
     seed: int = 0

@@ -99,9 +99,10 @@ def evaluate_into(model, tokenizer, builder: PromptBuilder, config: EvalConfig, 
     write_json(out / "output.json", {
         **output_measures(top, split, sids.item_ids),
         "invalid_sid_rate": invalid_sid_rate(
-            model, prompts, sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
+            model, prompts[: config.invalid_users or None], sids.trie(), builder.level_ids, pad_token_id=tokenizer.pad_token_id,
             batch_size=config.batch_size, precision=config.precision,
         ),
+        "invalid_sid_users": min(len(prompts), config.invalid_users or len(prompts)),
     })
     if config.pool_sizes:
         ranks_by_size = {
