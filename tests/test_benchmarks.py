@@ -183,3 +183,34 @@ def test_beauty_cold_quick_records_every_method_on_both_test_sets_and_gti_agains
     name, decoding = versus["cold"]["cold-only"]["against"], "cold-only"
     assert each["cold"][decoding][name]["recall@10"] == versus["cold"][decoding]["recall@10"]
     assert result["stage_seconds"]["total"] > 0 and result["stage_seconds"]["grid_points"] == 0
+
+
+def _fair_json(path, steps, gti, rows_first, users=2000):
+    config = {"out": str(path.parent), "data": {"users": users}, "ground": {"steps": steps, "lr": 0.01}}
+    methods = {"mostpop": {"recall@10": 0.011, "recall@10_ci": [0.007, 0.016], "train_tokens": None, "train_seconds": 0}}
+    for name, (value, tokens) in {"gti": gti, "rows-first": rows_first}.items():
+        methods[name] = {"recall@10": value, "recall@10_ci": [value - 0.004, value + 0.005], "train_tokens": tokens,
+                         "train_seconds": tokens / 400}
+    path.write_text(json.dumps({"config": config, "summary": {"methods": methods}}))
+    return path
+
+
+def test_the_grounding_curve_reads_one_point_per_file_and_refuses_other_differences(tmp_path, monkeypatch):
+    from plot_grounding import collect, main
+
+    files = [_fair_json(tmp_path / "g800.json", 800, (0.019, 700_000), (0.015, 400_000)),
+             _fair_json(tmp_path / "g50.json", 50, (0.012, 130_000), (0.013, 120_000)),
+             _fair_json(tmp_path / "g200.json", 200, (0.017, 227_816), (0.0165, 182_336))]
+    points, anchor = collect(files)
+    assert anchor == {"name": "mostpop", "value": 0.011, "ci": [0.007, 0.016]}
+    assert sorted(p["ground_steps"] for p in points["gti"]) == [50, 200, 800]
+    assert {p["ground_steps"]: p["train_tokens"] for p in points["rows-first"]} == {50: 120_000, 200: 182_336, 800: 400_000}
+    out = tmp_path / "curve.png"
+    monkeypatch.setattr(sys, "argv", ["plot_grounding.py", *map(str, files), str(out)])
+    main()
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    other = _fair_json(tmp_path / "other.json", 400, (0.02, 1), (0.02, 1), users=5000)
+    with pytest.raises(SystemExit, match=r"other.json: its config differs .* more than ground.steps \(sections: data\)"):
+        collect([files[0], other])
+    with pytest.raises(SystemExit, match="two files at the same ground.steps"):
+        collect([files[0], files[0]])

@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 from gti.analysis.plots import _save
 
 _COLORS = {"mean": "#1f77b4", "gti": "#d62728", "lcrec": "#2ca02c", "gti+lcrec": "#9467bd",
-           "text": "#ff7f0e", "random": "#8c564b", "mean-hf": "#17becf"}
+           "text": "#ff7f0e", "random": "#8c564b", "mean-hf": "#17becf", "rows-first": "#6a3d9a",
+           "mean-rowlr": "#7f7f7f"}
 
 
 def plot_budget_curves(
@@ -48,5 +49,56 @@ def plot_budget_curves(
                 ax.legend(loc="upper left")
     figure.text(0.5, -0.01, "bands: 95% CI over users (recall: Wilson score; NDCG: bootstrap); tokens: prompt + answer, padding excluded, every "
                 "training stage (grounding included)", ha="center", fontsize=8, color="#555")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_grounding_curve(
+    points: dict[str, list[dict]], path: str | Path, anchor: dict | None = None, metric: str = "recall@10"
+) -> Path:
+    """What grounding costs against what it gains: `metric` by grounding steps (left) and by training tokens (right).
+
+    Args:
+        points: method -> its points, each {"ground_steps", "train_tokens", "value", "ci": [low, high]}.
+        path: where to write the PNG.
+        anchor: a method without grounding drawn as a horizontal line with its CI band, {"name", "value", "ci"}.
+        metric: the metric's name, for the axis labels.
+
+    Returns:
+        The path written.
+    """
+    figure = Figure(figsize=(11, 4.2))
+    axes = figure.subplots(1, 2)
+    for ax, (x_key, x_label, divisor) in zip(axes, [("ground_steps", "grounding steps", 1),
+                                                      ("train_tokens", "training tokens (thousands)", 1e3)]):
+        for index, (method, series) in enumerate(points.items()):
+            series = sorted(series, key=lambda p: p["ground_steps"])
+            color = _COLORS.get(method, f"C{index + 3}")
+            # on the log steps axis the methods are dodged a little apart so that their CI bars do not overlap
+            dodge = 1.06 ** (index - (len(points) - 1) / 2) if x_key == "ground_steps" else 1.0
+            xs = [p[x_key] / divisor * dodge for p in series]
+            ys = [p["value"] for p in series]
+            errors = [[y - p["ci"][0] for y, p in zip(ys, series)], [p["ci"][1] - y for y, p in zip(ys, series)]]
+            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, color=color, label=method)
+            if x_key == "ground_steps":
+                offset = (8, 6) if index % 2 else (-40, -12)
+                for x, y in zip(xs, ys):
+                    ax.annotate(f"{y:.4f}", (x, y), textcoords="offset points", xytext=offset, fontsize=8, color=color)
+        if anchor is not None:
+            ax.axhline(anchor["value"], color="#555", linestyle="--", label=anchor["name"])
+            ax.axhspan(anchor["ci"][0], anchor["ci"][1], color="#888", alpha=0.15, linewidth=0)
+        if x_key == "ground_steps":
+            steps = sorted({p["ground_steps"] for series in points.values() for p in series})
+            ax.set_xscale("log")
+            ax.set_xticks(steps, [str(s) for s in steps])
+            ax.minorticks_off()
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(metric)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{metric} vs {x_label.split(' (')[0]}")
+    axes[0].legend(loc="lower right")
+    figure.text(0.5, -0.02, "bars and band: 95% CI over test users; tokens: prompt + answer, padding excluded, grounding "
+                "and fine-tuning; the fine-tuning budget is the same at every point", ha="center", fontsize=8, color="#555")
     figure.tight_layout()
     return _save(figure, path)
