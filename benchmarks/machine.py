@@ -4,6 +4,7 @@ import datetime
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,8 +109,24 @@ def relative_command(words: list[str], cwd: str | None = None, root: Path = ROOT
     return shlex.join(shown)
 
 
+def code_version(root: Path = ROOT) -> dict | None:
+    """The git commit the code ran at and whether tracked files differed from it (`dirty`), or None outside git.
+
+    A dirty run's figures are not exactly that commit's: its uncommitted changes are not recorded.
+    """
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
 def invocation() -> dict:
-    """The settings in effect (unset ones are null), the command and the folder it ran in, none absolute.
+    """The settings in effect (unset ones are null), the command, the folder it ran in (none absolute) and the code's commit.
 
     The command runs from the repository root (its paths are relative to it; the interpreter
     is written `python`: the one with gti installed); `cwd` is the folder the run was
@@ -121,6 +138,7 @@ def invocation() -> dict:
         "settings": {name: None if value is None else repo_relative(value) for name, value in settings.items()},
         "command": relative_command([*prefix, "python", *sys.argv]),
         "cwd": os.path.relpath(os.getcwd(), ROOT),
+        "code": code_version(),
     }
 
 

@@ -49,6 +49,23 @@ def test_results_hold_no_absolute_path_of_this_machine(tmp_path):
     assert command == "'GTI_CACHE=<outside the repo>/c' python benchmarks/x.py 3"
 
 
+def test_results_record_the_commit_and_whether_the_tree_differed(tmp_path):
+    from machine import code_version
+
+    assert code_version(tmp_path) is None  # not a git checkout
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert code_version(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "b.py").write_text("untracked, not a change to the code that ran\n")
+    assert code_version(tmp_path)["dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == {"commit": head, "dirty": True}
+
+
 def test_committed_results_hold_no_absolute_path():
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         text = path.read_text()
