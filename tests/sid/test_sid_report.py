@@ -32,6 +32,20 @@ def test_known_values():
     assert "collision rate 0.5000" in table and table.count("\n") == 5
 
 
+def test_fingerprints_tell_codes_and_embeddings_apart():
+    seconds = {"total": 0.0}
+    report = sid_report(CODES, [2, 4], X, CODEBOOKS, seconds)
+    again = sid_report(CODES.copy(), [2, 4], X.copy(), CODEBOOKS, seconds)
+    assert report["codes_sha256"] == again["codes_sha256"] and report["embeddings_sha256"] == again["embeddings_sha256"]
+    one_code = CODES.copy()
+    one_code[3, 1] = 1
+    assert sid_report(one_code, [2, 4], X, CODEBOOKS, seconds)["codes_sha256"] != report["codes_sha256"]
+    one_ulp = X.copy()
+    one_ulp[0, 0] = np.nextafter(one_ulp[0, 0], np.float32(2))
+    nudged = sid_report(CODES, [2, 4], one_ulp, CODEBOOKS, seconds)
+    assert nudged["embeddings_sha256"] != report["embeddings_sha256"] and nudged["codes_sha256"] == report["codes_sha256"]
+
+
 def test_codebooks_round_trip(tmp_path):
     path = tmp_path / "codebooks.safetensors"
     save_codebooks(CODEBOOKS, path)

@@ -1,5 +1,6 @@
 """Quality of a semantic-id assignment (collisions, utilization, balance) and codebook files."""
 
+import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,9 @@ def sid_report(
         distinct_prefixes_per_level (prefix lengths 1..L), utilization_per_level,
         entropy_per_level (normalized to [0, 1]), largest_code_per_level (items holding
         the most used code of each level), relative_reconstruction_error
-        (Frobenius ||x - x_hat|| / ||x||) and seconds.
+        (Frobenius ||x - x_hat|| / ||x||), seconds, and two fingerprints that tell two machines' runs
+        apart: codes_sha256 (the codes, in item order) and embeddings_sha256 (the float32 embeddings' bytes;
+        equal codes from unequal embeddings mean the quantizer absorbed the difference).
     """
     codes_before = np.asarray(codes_before, dtype=np.int64)
     n_items, n_levels = codes_before.shape
@@ -78,6 +81,8 @@ def sid_report(
         "largest_code_per_level": [int(np.bincount(codes_before[:, level]).max()) for level in range(n_levels)],
         "relative_reconstruction_error": float(np.linalg.norm(x - reconstruction) / np.linalg.norm(x)),
         "seconds": dict(seconds),
+        "codes_sha256": hashlib.sha256(np.ascontiguousarray(codes_before, dtype="<i8").tobytes()).hexdigest(),
+        "embeddings_sha256": hashlib.sha256(np.ascontiguousarray(x, dtype="<f4").tobytes()).hexdigest(),
     }
 
 
