@@ -1,7 +1,8 @@
 """Time to build semantic ids for the Amazon Beauty catalog from scratch, and how each quantizer does on it.
 
 `gti.sid.build_sids(texts, levels=3, codes=256, seed=0)`, cold: sentence encoding (loading the
-encoder included, at the precision `auto` picks on this machine), RQ-KMeans and disambiguation.
+encoder included, at the default precision, float32, since sid_stability.json; earlier results
+record `auto`), RQ-KMeans and disambiguation.
 The issue's target is TARGET_S seconds. The embeddings of that run are cached in a temporary
 folder, so rq-kmeans-balanced and rq-vae then quantize the very same embeddings without encoding
 again; `quantizers` holds every quantizer's seconds (quantization only) and quality.

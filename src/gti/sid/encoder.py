@@ -77,7 +77,7 @@ def encode_texts(
     normalize: bool = True,
     cache_dir: Path | None = None,
     progress: bool = True,
-    precision: str = "auto",
+    precision: str = "float32",
 ) -> np.ndarray:
     """Embed texts with a sentence encoder.
 
@@ -90,7 +90,7 @@ def encode_texts(
             `cache_dir/embeddings-<sha256>.safetensors`, keyed by model, normalize, the
             resolved precision and texts.
         progress: show a progress bar while encoding (only on a terminal, never when quiet: `gti.progress`).
-        precision: `auto`, `float32` or `bfloat16` (autocast); see `resolve_precision`.
+        precision: `float32` (default), `auto` or `bfloat16` (autocast); see `resolve_precision`.
 
     Returns:
         (N, D) float32 embeddings in the order of `texts`.

@@ -164,7 +164,7 @@ def build_sids(
     quantizer: str = "rq-kmeans",
     collisions: str = "extra-level",
     categories: dict[str, Sequence[str] | str] | None = None,
-    precision: str = "auto",
+    precision: str = "float32",
     catalog: str = "the catalog",
 ) -> tuple[SemanticIds, dict, list[np.ndarray]]:
     """Give every item a unique semantic id from its text: encode, quantize, resolve collisions.
