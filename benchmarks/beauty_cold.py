@@ -15,7 +15,7 @@ the run folder took when it was computed (the cost from nothing, also when a re-
 the machine, the versions and the commands, with repository-relative paths.
 
 Usage: python benchmarks/beauty_cold.py [--methods M,M,...] [--set KEY=VALUE ...] [--grid KEY=V1,V2 ... | --choices JSON]
-                                        [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
+                                        [--seeds 1,2] [--sids DIR] [--run-dir DIR] [--out PATH] [--quick]
   --methods: any methods of `gti compare --methods` (the text-free ones, `gti.methods.uses_text`, are the
   controls GTI is compared with).
   --choices: a `gti compare --grid` results.json (or a benchmark JSON holding its `tuning`) whose chosen settings
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--sids", help="a `gti sids` folder every method uses (the same SIDs on every machine; its settings replace the config's)")
     parser.add_argument("--choices", default=None, help=f"default: {CHOICES} (none with --grid or --quick); `none`: no choices")
     parser.add_argument("--seeds", default=None)
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/beauty_cold (a temporary one with --quick)")
@@ -117,7 +118,7 @@ def main() -> None:
         choices = None if args.grid or args.quick or args.choices == "none" else (args.choices or str(CHOICES))
         command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", args.methods,
                    "--out", str(run_dir), *(["--seeds", args.seeds] if args.seeds else []),
-                   *(["--choices", choices] if choices else []),
+                   *(["--choices", choices] if choices else []), *(["--sids", args.sids] if args.sids else []),
                    *(word for flag in args.grid for word in ("--grid", flag)),
                    *(word for setting in settings for word in ("--set", setting))]
         start = time.perf_counter()

@@ -14,7 +14,7 @@ paired tests against `mostpop` and `sasrec`, the compute-matched table), a summa
 the versions and the command (repository-relative).
 
 Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,300] [--grid KEY=V1,V2 ... | --choices JSON]
-                                        [--set KEY=VALUE ...] [--seeds 1,2] [--run-dir DIR] [--out PATH] [--quick]
+                                        [--set KEY=VALUE ...] [--seeds 1,2] [--sids DIR] [--run-dir DIR] [--out PATH] [--quick]
   --grid: replaces the default grid (give every key wanted); --set: any config override, e.g.
   --set data.users=1000 --set finetune.steps=400.
   --choices: no grid; every method runs at the settings a finished run chose (a results.json or a benchmark
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--choices", help="instead of a grid: the settings a finished run chose (its results JSON)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     parser.add_argument("--seeds", help="training seeds, e.g. 1,2")
+    parser.add_argument("--sids", help="a `gti sids` folder every method uses (the same SIDs on every machine; its settings replace the config's)")
     parser.add_argument("--run-dir", type=Path, help="run folder (default: runs/beauty_fair[_quick])")
     parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results/beauty_fair_cpu[_quick].json)")
     parser.add_argument("--quick", action="store_true", help="a tiny random model and catalog: a smoke test of the script")
@@ -144,6 +145,7 @@ def main() -> None:
         command += ["--choices", args.choices] if args.choices else []
         command += ["--budgets", args.budgets] if args.budgets else []
         command += ["--seeds", args.seeds] if args.seeds else []
+        command += ["--sids", args.sids] if args.sids else []
         start = time.perf_counter()
         if subprocess.run(command, cwd=ROOT).returncode != 0:
             sys.exit("beauty_fair: gti compare failed")
@@ -154,7 +156,7 @@ def main() -> None:
             "data_source": results["config"]["data"]["source"],
             "quick": args.quick, "wall_s": round(wall, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "config_file": str(CONFIG), "grid_flags": grid, "choices_file": args.choices, "overrides": args.set, "run_dir": str(run_dir),
+            "config_file": str(CONFIG), "grid_flags": grid, "choices_file": args.choices, "sids_dir": args.sids, "overrides": args.set, "run_dir": str(run_dir),
             "summary": summary(results), "gti_vs_lm_methods": against(results, run_dir),
             "stage_seconds": stage_seconds(ROOT / run_dir), **results, "machine": machine(), **invocation(),
         }))

@@ -57,3 +57,21 @@ def test_a_text_fields_mismatch_is_named_with_both_values(tiny_dataset, tiny_mod
     assert ("data.text_fields: ['title'] in the folder, ['title', 'categories', 'brand'] in this run" in err
             and "data.users" not in err and "\n" not in err), err
     assert not out.exists()
+
+
+def test_compare_adopts_the_sids_of_gti_sids_for_every_method(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811
+    sids = tmp_path / "sids"
+    assert main(["sids", str(tiny_dataset), "--out", str(sids), "--levels", "2", "--codes", "3", "--seed", "1"]) == 0
+    built = read(sids / "manifest.json")
+    out = tmp_path / "compare"
+    # the config says 4 codes; every method of the comparison runs on the adopted folder's (3 codes, seed 1)
+    assert main(["compare", *run_args(tiny_dataset, tiny_model_dir, out), "--methods", "mostpop,mean",
+                 "--sids", str(sids)]) == 0
+    assert read(out / "config.json")["sids"]["codes"] == 3
+    assert read(out / "sids" / "manifest.json")["key"] == built["key"]
+    assert (out / "sids" / "sids.json").read_text() == (sids / "sids.json").read_text()
+    results = read(out / "results.json")
+    assert set(results["methods"]) == {"mostpop", "mean"}
+    assert main(["compare", *run_args(tiny_dataset, tiny_model_dir, tmp_path / "other"), "--methods", "mostpop",
+                 "--sids", str(tmp_path)]) == 2
+    assert "not a folder written by `gti sids`" in capsys.readouterr().err and not (tmp_path / "other").exists()

@@ -150,6 +150,9 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
     config = load_config(args.config, [*args.set, *budget_overrides(budgets)])
     check_paths(config)
     check_out(args.out)
+    from gti.checks import check_sids_dir
+
+    check_sids_dir(getattr(args, "sids", None))
     grid, choices = getattr(args, "grid", None), getattr(args, "choices", None)
     if grid or choices:
         from gti.tuning import settings_source
@@ -158,7 +161,8 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
     from gti.runner import compare
 
     start = time.perf_counter()
-    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets, grid, choices)
+    path = compare(args.config, args.set, methods, args.out, args.overwrite, seeds, budgets, grid, choices,
+                   getattr(args, "sids", None))
     root = path.parent
     _say(f"run folder: {root}  ({time.perf_counter() - start:.0f} s)",
          f"results: {path}, {root / 'results.md'}", f"report: {root / 'report.html'}",
@@ -358,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="override a config key (see gti config --defaults)")
         command.add_argument("--out", help="run folder (default: the config's `out`)")
         command.add_argument("--overwrite", action="store_true", help="replace a run folder made with another config")
-        if name in ("run", "ground"):
+        if name in ("run", "ground", "compare"):
             command.add_argument("--sids", help="a folder made by `gti sids` to use (its SID settings replace the config's)")
         if name == "compare":
             command.add_argument("--seeds", help="comma-separated training seeds, e.g. 1,2,3 (each method runs once per seed)")

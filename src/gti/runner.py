@@ -188,7 +188,7 @@ def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayo
 def compare(
     config_path: str | None, overrides: list[str], methods: list[str], out: str | None = None, overwrite: bool = False,
     seeds: list[int] | None = None, budgets: list[int] | None = None, grid: list[str] | None = None,
-    choices: str | None = None,
+    choices: str | None = None, sids_dir: str | None = None,
 ) -> Path:
     """Run several methods on the same data, SIDs and split; write results.json, results.md, report.html, plots.
 
@@ -204,6 +204,8 @@ def compare(
         choices: instead of a grid, the results.json of an earlier `gti compare --grid` run: each method runs
             at the settings chosen there (`gti.tuning.read_choices`), and its grid record is copied into this
             run's `tuning` with `choices_from`; methods it has no record of run at the config's settings.
+        sids_dir: a `gti sids` folder whose SIDs every method uses (its SID settings replace the config's, as in
+            `gti run --sids`): the way to give runs on several machines the very same Semantic IDs.
 
     Returns:
         The path of `results.json` in the run folder.
@@ -212,8 +214,12 @@ def compare(
     check_methods(methods)
     check_seeds(seeds)
     axes, reused = settings_source(grid, choices, config, methods)
+    if sids_dir is not None:
+        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
+    if sids_dir is not None:
+        import_sids(Path(sids_dir), layout)
     shared = prepare(config, layout, dataset)
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
