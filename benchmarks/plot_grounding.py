@@ -49,8 +49,7 @@ def collect(paths: list[Path], metric: str = "recall@10") -> tuple[dict[str, lis
             if method in methods:
                 m = methods[method]
                 points.setdefault(method, []).append({"ground_steps": steps, "train_tokens": m["train_tokens"],
-                                                      "train_seconds": m["train_seconds"], "value": m[metric],
-                                                      "ci": m[f"{metric}_ci"]})
+                                                      "value": m[metric], "ci": m[f"{metric}_ci"]})
         if anchor is None and "mostpop" in methods:
             anchor = {"name": "mostpop", "value": methods["mostpop"][metric], "ci": methods["mostpop"][f"{metric}_ci"]}
     for method, series in points.items():

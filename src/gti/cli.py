@@ -28,12 +28,13 @@ def _say(*lines: object) -> None:
         print(line, flush=True)
 
 
-def _config(args: argparse.Namespace) -> RunConfig:
-    """The verb's config, validated, with its local paths checked (all without torch)."""
+def _config(args: argparse.Namespace, extra_overrides: list[str] | None = None) -> RunConfig:
+    """The verb's config (its `--set` overrides, then `extra_overrides`), validated, with its local paths checked
+    (all without torch)."""
     from gti.checks import check_out, check_paths, check_sids_dir
     from gti.config import load_config
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, [*args.set, *(extra_overrides or [])])
     check_paths(config)
     check_out(args.out)
     check_sids_dir(getattr(args, "sids", None))
@@ -139,20 +140,14 @@ def _integers(flag: str, text: str | None) -> list[int] | None:
 
 
 def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None:
-    from gti.checks import budget_overrides, check_methods, check_out, check_paths, check_seeds
-    from gti.config import load_config
+    from gti.checks import budget_overrides, check_methods, check_seeds
 
     methods = methods or [name.strip() for name in args.methods.split(",") if name.strip()]
     check_methods(methods)
     seeds = _integers("--seeds", getattr(args, "seeds", None))
     budgets = _integers("--budgets", getattr(args, "budgets", None))
     check_seeds(seeds)
-    config = load_config(args.config, [*args.set, *budget_overrides(budgets)])
-    check_paths(config)
-    check_out(args.out)
-    from gti.checks import check_sids_dir
-
-    check_sids_dir(getattr(args, "sids", None))
+    config = _config(args, budget_overrides(budgets))
     grid, choices = getattr(args, "grid", None), getattr(args, "choices", None)
     if grid or choices:
         from gti.tuning import settings_source

@@ -53,6 +53,13 @@ def seeded(config: RunConfig, seed: int | None) -> RunConfig:
     )
 
 
+def adopting_sids(config: RunConfig, sids_dir: str | None) -> RunConfig:
+    """`config` with the SID settings recorded in a `gti sids` folder (checked against its [data]); None: as it is."""
+    if sids_dir is None:
+        return config
+    return from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
+
+
 def import_sids(sids_dir: Path, layout: RunLayout) -> None:
     """Copy a `gti sids` folder into the run as its `sids` stage (its key then matches: nothing is rebuilt)."""
     sids_dir = Path(sids_dir)
@@ -145,8 +152,7 @@ def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, f
 def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: str = "eval",
         sids_dir: str | None = None) -> MethodResult:
     """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder."""
-    if sids_dir is not None:
-        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
+    config = adopting_sids(config, sids_dir)
     dataset = load(config.data)  # before the folder is claimed: a bad source leaves nothing behind
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
@@ -214,8 +220,7 @@ def compare(
     check_methods(methods)
     check_seeds(seeds)
     axes, reused = settings_source(grid, choices, config, methods)
-    if sids_dir is not None:
-        config = from_dict(to_dict(config) | {"sids": adopt(Path(sids_dir), config.data)}, str(sids_dir))
+    config = adopting_sids(config, sids_dir)
     dataset = load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
