@@ -1,17 +1,14 @@
 """The rules a `RunConfig` must keep beyond its types: choices, positive counts, budget points.
 
-`gti.config.from_dict` applies them to every config it builds; each broken rule is one line
+`gti.config.from_dict` applies them (this module sits between the schema, `gti.config_schema`,
+and the loader, `gti.config`) to every config it builds; each broken rule is one line
 naming the key.
 """
 
-from typing import TYPE_CHECKING
-
+from gti.config_schema import RunConfig
 from gti.data.split import SPLITS
 from gti.errors import GtiError
 from gti.methods import BASE_CHOICES, METHODS
-
-if TYPE_CHECKING:
-    from gti.config import RunConfig
 
 CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
@@ -31,7 +28,7 @@ CHOICES = {
 }
 
 
-def validate(config: "RunConfig") -> "RunConfig":
+def validate(config: RunConfig) -> RunConfig:
     """Reject impossible values (choices, positive counts) with one line naming the key."""
     for (section, key), choices in CHOICES.items():
         value = getattr(getattr(config, section), key)
@@ -63,7 +60,7 @@ def validate(config: "RunConfig") -> "RunConfig":
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
                          ("train", "checkpoint_every"), ("train", "checkpoint_minutes"), ("train", "validate_every"), ("train", "patience"),
-                         ("sasrec", "patience"), ("eval", "invalid_users")]:
+                         ("sasrec", "patience"), ("sasrec", "validate_users"), ("eval", "invalid_users")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")
     for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr"), ("finetune", "new_rows_lr"),
@@ -84,7 +81,7 @@ def validate(config: "RunConfig") -> "RunConfig":
     return config
 
 
-def _check_at_steps(config: "RunConfig") -> None:
+def _check_at_steps(config: RunConfig) -> None:
     """`eval.at_steps` must name steps of the fine-tuning whose model equals a shorter run's final model."""
     at_steps, steps = config.eval.at_steps, config.finetune.steps
     if not at_steps:
@@ -100,7 +97,7 @@ def _check_at_steps(config: "RunConfig") -> None:
         raise GtiError('eval.at_steps: supported for finetune.mode = "full" only (LoRA adapters are merged at the end)')
 
 
-def _check_cold(config: "RunConfig") -> None:
+def _check_cold(config: RunConfig) -> None:
     """The cold-items split's shares: `data.cold_fraction` in (0, 1), `eval.cold_beams` in [0, 1]."""
     if not 0 < config.data.cold_fraction < 1:
         raise GtiError(f"data.cold_fraction: expected a share in (0, 1), got {config.data.cold_fraction}")

@@ -1,11 +1,12 @@
 """`sasrec` learns a constructed rule with a known answer, keeps its best epoch, and is reproducible."""
 
+import math
 import random
 
 import pytest
 import torch
 
-from gti.anchors.sasrec import SASRec, train_sasrec, validation_measures
+from gti.anchors.sasrec import SASRec, train_sasrec, validation_measures, validation_sample, windows
 from gti.config import SasrecConfig, load_config
 from gti.errors import GtiError
 
@@ -70,3 +71,43 @@ def test_the_same_seed_trains_the_same_model():
 def test_sasrec_settings_are_validated(setting, message):
     with pytest.raises(GtiError, match=message):
         load_config(None, [setting])
+
+
+def test_the_first_loss_is_that_of_a_uniform_guess():
+    """N(0, 0.02) weights give near-equal logits: on random data the first step's loss is within 10% of log N
+    (PyTorch's default N(0, 1) embeddings, tied to the output layer, started it at several times that)."""
+    n_items, generator = 500, torch.Generator().manual_seed(0)
+    inputs = torch.randint(1, n_items + 1, (32, 20), generator=generator)
+    labels = torch.randint(1, n_items + 1, (32, 20), generator=generator)
+    torch.manual_seed(0)
+    model = SASRec(n_items, 20, SasrecConfig()).train()
+    loss = torch.nn.functional.cross_entropy(model.logits(model(inputs)).flatten(0, 1), labels.flatten() - 1)
+    assert abs(loss.item() - math.log(n_items)) < 0.1 * math.log(n_items)
+    assert torch.count_nonzero(model.items.weight[0]) == 0
+    assert float(model.items.weight[1:].std()) == pytest.approx(0.02, rel=0.1)
+
+
+def test_windows_train_every_target_once_within_the_models_length():
+    rows = list(range(23))
+    found = windows(rows, 5)
+    labels = [label for _, label_ids in found for label in label_ids]
+    assert labels == [row + 1 for row in rows[1:]]  # every item after the first, once, in order
+    for inputs, label_ids in found:
+        assert len(inputs) == len(label_ids) <= 5 and inputs[1:] == label_ids[:-1]
+    assert found[-1][1][-1] == rows[-1] + 1 and windows([3], 5) == []
+    assert windows([1, 2, 3], 5) == [([2, 3], [3, 4])]
+
+
+def test_a_long_sequence_trains_all_of_its_targets():
+    train, valid, _ = successor_split(users=10)
+    config = SasrecConfig(**{**vars(SMALL), "epochs": 1})
+    fit = train_sasrec(train, valid, N_ITEMS, 3, config)  # windows of 3 cover sequences of up to 7 items
+    assert fit.interactions == sum(len(s) - 1 for s in train)
+
+
+def test_the_validation_sample_is_seeded_and_in_order():
+    valid = [([i], i) for i in range(100)]
+    sample = validation_sample(valid, 10, 0)
+    assert len(sample) == 10 and sample == sorted(sample) and sample == validation_sample(valid, 10, 0)
+    assert sample != validation_sample(valid, 10, 1)
+    assert validation_sample(valid, 0, 0) == valid and validation_sample(valid, 500, 0) == valid

@@ -1,9 +1,15 @@
 """`sasrec`: SASRec (Kang and McAuley, 2018), compact: causal self-attention over item embeddings.
 
-Each training sequence, left-padded to its batch, predicts its next item at every position with
-a softmax over the whole catalog (the output layer is the item embedding matrix, as in SASRec);
-Adam, dropout, and after every epoch the validation recall@10 over the whole catalog (ties between
-items by the tie rule). The best epoch's weights are kept: the highest validation recall@10, and
+Each training sequence is cut into windows of at most `max_len` + 1 items that together hold every
+target once (a user with more items than the model reads trains on all of them, not only on the
+last `max_len`); each window, left-padded to its batch, predicts its next item at every position
+with a softmax over the whole catalog (the output layer is the item embedding matrix, as in SASRec).
+Every embedding and linear weight starts at N(0, 0.02), biases at zero and the padding row at zero,
+as in the original SASRec and RecBole: PyTorch's default N(0, 1) embeddings, scaled by sqrt(hidden)
+and tied to the output layer, start the softmax saturated (a first loss of about 44 on ML-100k where
+a uniform guess is log 1682 = 7.4), and Adam takes many epochs to climb out. Adam, dropout, and
+after every epoch the validation recall@10 over the whole catalog on a seeded sample of
+`validate_users` validation users (ties between items by the tie rule). The best epoch's weights are kept: the highest validation recall@10, and
 between epochs of equal recall the lower validation loss (cross-entropy of the validation
 targets), so a saturated recall still tells epochs apart; training stops after `patience` epochs
 without a better one. Padding is id 0; catalog row r is id r + 1.
@@ -24,6 +30,8 @@ from gti.config import SasrecConfig
 from gti.rec.metrics import rank_of
 
 PAD = 0
+INIT_STD = 0.02
+"""Standard deviation of every initial embedding and linear weight (SASRec's and RecBole's `initializer_range`)."""
 
 
 class _Block(nn.Module):
@@ -56,6 +64,21 @@ class SASRec(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(_Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.hidden)
+        self.reset_parameters()
+
+    def reset_parameters(self, std: float = INIT_STD) -> None:
+        """Every embedding and linear weight (the attention's input projection too) from N(0, std), biases zero,
+        the padding row zero; layer norms at their identity."""
+        for module in self.modules():
+            if isinstance(module, (nn.Embedding, nn.Linear)):
+                nn.init.normal_(module.weight, std=std)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.MultiheadAttention):
+                nn.init.normal_(module.in_proj_weight, std=std)
+                nn.init.zeros_(module.in_proj_bias)
+        with torch.no_grad():
+            self.items.weight[PAD].zero_()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) left-padded ids -> (B, T, H) states; position t has seen the items up to t."""
@@ -86,6 +109,27 @@ def _padded(sequences: Sequence[Sequence[int]], device: torch.device) -> torch.T
 def _ids(rows: Sequence[int], max_len: int) -> list[int]:
     """Catalog rows -> model ids, the last `max_len`."""
     return [row + 1 for row in rows][-max_len:]
+
+
+def windows(rows: Sequence[int], max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(inputs, labels) model-id windows of one training sequence: every item after the first is a label exactly once,
+    each window reads at most `max_len` items, and the last window ends at the sequence's end."""
+    ids = [row + 1 for row in rows]
+    found, end = [], len(ids)
+    while end > 1:
+        window = ids[max(0, end - max_len - 1):end]
+        found.append((window[:-1], window[1:]))
+        end -= max_len
+    return found[::-1]
+
+
+def validation_sample(valid: Sequence[tuple[Sequence[int], int]], users: int, seed: int
+                      ) -> list[tuple[Sequence[int], int]]:
+    """At most `users` validation pairs, a seeded sample kept in their order (0: all of them)."""
+    if not users or len(valid) <= users:
+        return list(valid)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(valid), size=users, replace=False))
+    return [valid[i] for i in chosen]
 
 
 def sasrec_scores(model: SASRec, histories: Sequence[Sequence[int]], batch_size: int = 256) -> Iterator[np.ndarray]:
@@ -140,9 +184,11 @@ def train_sasrec(
 
     Args:
         train: per user, the training sequence as catalog rows (oldest first); a sequence of one item trains nothing.
-        valid: (history rows, target row) pairs the epochs are judged on.
+        valid: (history rows, target row) pairs the epochs are judged on (a seeded sample of
+            `config.validate_users` of them).
         n_items: catalog size N.
-        max_len: the most items a sequence shows the model (the split's `data.max_history`).
+        max_len: the most items a sequence shows the model: the history every method of a run sees
+            (`gti.config.history_items`).
         config: width, depth, heads, dropout, lr, batch size, epochs, patience, seed.
         device: where to train (default CPU).
 
@@ -153,8 +199,9 @@ def train_sasrec(
     torch.manual_seed(config.seed)
     model = SASRec(n_items, max_len, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    pairs = [(_ids(s[:-1], max_len), _ids(s[1:], max_len)) for s in train if len(s) > 1]
+    pairs = [pair for sequence in train for pair in windows(sequence, max_len)]
     order_generator = torch.Generator().manual_seed(config.seed)
+    valid = validation_sample(valid, config.validate_users, config.seed)
     histories, targets = [h for h, _ in valid], [t for _, t in valid]
     fit = SasrecFit(model)
     best, best_state, bad = None, None, 0

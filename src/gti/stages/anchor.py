@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from gti.anchors import SASRec, popularity_counts, sasrec_scores, top_rows, train_sasrec
 from gti.artifacts import read_json, run_stage, write_json
-from gti.config import RunConfig, to_dict
+from gti.config import RunConfig, history_items, to_dict
 from gti.device import compute_device
 from gti.errors import GtiError
 from gti.rec import rank_of, ranking_metrics
@@ -59,7 +59,7 @@ def run_fit(name: str, config: RunConfig, data: DataArtifact, folder: Path) -> W
         valid = [([rows[item] for item in e.history], rows[e.target]) for e in data.split.valid]
         if not valid:
             raise GtiError("sasrec: the split has no validation examples to stop on (users need 3+ items)")
-        fit = train_sasrec(train, valid, len(catalog), config.data.max_history, config.sasrec, compute_device())
+        fit = train_sasrec(train, valid, len(catalog), history_items(config), config.sasrec, compute_device())
         save_file({key: value.detach().cpu().contiguous() for key, value in fit.model.state_dict().items()},
                   out / "model.safetensors")
         write_json(out / "validations.json", fit.validations)
@@ -67,7 +67,8 @@ def run_fit(name: str, config: RunConfig, data: DataArtifact, folder: Path) -> W
                 "epochs": fit.epochs, "steps": fit.steps, "best_epoch": fit.best_epoch,
                 "stopped_early": fit.stopped_early}
 
-    key = {"anchor": name} if name == "mostpop" else {"anchor": name, "sasrec": to_dict(config.sasrec)}
+    key = {"anchor": name} if name == "mostpop" else {"anchor": name, "sasrec": to_dict(config.sasrec),
+                                                      "history": history_items(config), "init": "normal-0.02"}
     manifest, _ = run_stage(folder, key, {"data": data.key}, build_mostpop if name == "mostpop" else build_sasrec)
     return Weights(manifest["key"], folder)
 
@@ -81,7 +82,7 @@ def _scores(name: str, config: RunConfig, fitted: Weights, catalog: list[str], h
         for start in range(0, len(histories), 256):
             yield np.broadcast_to(scores, (len(histories[start:start + 256]), len(catalog)))
         return
-    model = SASRec(len(catalog), config.data.max_history, config.sasrec)
+    model = SASRec(len(catalog), history_items(config), config.sasrec)
     model.load_state_dict(load_file(fitted.path / "model.safetensors"))
     yield from sasrec_scores(model.to(compute_device()), histories)
 
