@@ -10,8 +10,9 @@ beside its metrics (with `--budgets`, also budget points matched by training tok
 Records benchmarks/results/beauty_fair_cpu.json: the
 run's results (config, grid with every point's validation metrics and the choice, each method's
 test metrics with CIs, training tokens or, for the anchors, interactions processed, seconds, the
-paired tests against `mostpop` and `sasrec`, the compute-matched table), a summary, the machine,
-the versions and the command (repository-relative).
+paired tests against `mostpop` and `sasrec`, the compute-matched table), a summary, `per_user` (the test
+users and each method's rank of their targets, so that a later run on the same users pairs with these rows),
+the machine, the versions and the command (repository-relative).
 
 Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,300] [--grid KEY=V1,V2 ... | --choices JSON]
                                         [--set KEY=VALUE ...] [--seeds 1,2] [--sids DIR] [--run-dir DIR] [--out PATH] [--quick]
@@ -19,12 +20,15 @@ Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,3
   --set data.users=1000 --set finetune.steps=400.
   --choices: no grid; every method runs at the settings a finished run chose (a results.json or a benchmark
   JSON holding its `tuning`, e.g. benchmarks/results/beauty_fair_cpu.json): a confirmation of those choices in
-  another setting (e.g. --set data.users=5000: more test users, tighter CIs), never a second tuning.
+  another setting (e.g. --set data.users=5000: more test users, tighter CIs), never a second tuning. Samples of
+  one seed nest (5,000 Beauty users of seed 0 hold all 2,000 of the tuning run): for a confirmation on other users
+  add --set data.exclude_users=2000 (and data.exclude_seed, the tuning run's data.seed).
   --quick: a tiny random Llama and a tiny random catalog in a temporary folder, written to
   results/beauty_fair_quick.json: a smoke test of the script, not a measurement.
 """
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -118,6 +122,20 @@ def against(results: dict, run_dir: Path, method: str = "gti") -> dict | None:
     return found
 
 
+def per_user(results: dict, run_dir: Path) -> dict | None:
+    """The test users (in evaluation order) and every method's rank of each one's target (null: beyond the beams),
+    so that a later run of some methods on the same users can be paired with these rows; None with seeds."""
+    if results.get("seeds"):
+        return None
+    methods = {name: result for name, result in results["methods"].items() if result.get("folder")}
+    if not methods:
+        return None
+    first = ROOT / run_dir / next(iter(methods.values()))["folder"] / "eval" / "predictions.jsonl"
+    users = [json.loads(line)["user_id"] for line in first.read_text().splitlines() if line]
+    return {"users": users, "ranks": {name: read_ranks(ROOT / run_dir / result["folder"] / "eval")
+                                      for name, result in methods.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=METHODS)
@@ -158,7 +176,8 @@ def main() -> None:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "config_file": str(CONFIG), "grid_flags": grid, "choices_file": args.choices, "sids_dir": args.sids, "overrides": args.set, "run_dir": str(run_dir),
             "summary": summary(results), "gti_vs_lm_methods": against(results, run_dir),
-            "stage_seconds": stage_seconds(ROOT / run_dir), **results, "machine": machine(), **invocation(),
+            "stage_seconds": stage_seconds(ROOT / run_dir), **results, "per_user": per_user(results, run_dir),
+            "machine": machine(), **invocation(),
         }))
         print(f"wrote {out}")
     finally:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from gti.cli import main
-from gti.rec import metric_ci, paired_test, per_user_values, ranking_metrics
+from gti.rec import holm, metric_ci, paired_test, per_user_values, ranking_metrics
 from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WORDS = "movie comedy drama action story toy love war night day man woman city house game red blue green".split()
@@ -134,13 +134,18 @@ def test_compare_on_a_cold_split_reports_cold_and_warm_metrics_with_paired_tests
         for decoding, by_method in by_decoding.items():
             recall = {name: results["methods"][name]["cold_start"][test_set][decoding]["metrics"]["recall@5"]
                       for name in ("mostpop", "sasrec", "mean")}  # the text-free methods, in order
-            best = max(recall, key=recall.__getitem__)
-            for method, test in by_method.items():
-                assert test["against"] == best
-                expected = paired_test(per_user_values(ranks(method, test_set, decoding), "ndcg@10"),
-                                       per_user_values(ranks(best, test_set, decoding), "ndcg@10"))
-                assert test["ndcg@10"]["diff"] == pytest.approx(expected["diff"])
+            for method, entry in by_method.items():
+                assert entry["family"] == list(recall) == list(entry["against"])  # every text-free method, fixed
+                for other, test in entry["against"].items():
+                    expected = paired_test(per_user_values(ranks(method, test_set, decoding), "ndcg@10"),
+                                           per_user_values(ranks(other, test_set, decoding), "ndcg@10"))
+                    assert test["ndcg@10"]["diff"] == pytest.approx(expected["diff"])
+                    assert test["ndcg@10"]["p_value"] == pytest.approx(expected["p_value"])
+                raw = {other: test["recall@10"]["p_value"] for other, test in entry["against"].items()}
+                assert {other: test["recall@10"]["p_holm"] for other, test in entry["against"].items()} == holm(raw)
+                assert entry["beats_every"] == all(t["recall@10"]["diff"] > 0 and t["recall@10"]["p_holm"] < 0.05
+                                                   for t in entry["against"].values())
     markdown = (out / "results.md").read_text()
     assert "Cold-start items: warm and cold test sets" in markdown and "cold-only" in markdown
-    assert "Text methods against the best text-free method" in markdown
+    assert "Text methods against every text-free method" in markdown
     assert "Cold-start items" in (out / "report.html").read_text() and "mostpop counts 0 for every cold item" in markdown

@@ -258,3 +258,24 @@ def test_seeds_with_anchors_and_a_grid(tiny_dataset, tiny_model_dir, tmp_path): 
         assert result["metrics"]["recall@10"] == pytest.approx(sum(values) / 2)
     mostpop = results["methods"]["mostpop"]["by_seed"]
     assert mostpop["1"]["metrics"] == mostpop["2"]["metrics"]  # popularity has no seed
+
+
+def test_every_method_records_the_history_it_read(fair_run):
+    out, _ = fair_run
+    results = read(out / "results.json")
+    config = results["config"]
+    shared = min(config["data"]["max_history"], config["prompts"]["history"])
+    assert results["methods"]["mostpop"].get("history") is None
+    assert {name: results["methods"][name]["history"] for name in ("sasrec", "mean", "rows-first", "gti")} == \
+        dict.fromkeys(("sasrec", "mean", "rows-first", "gti"), shared)
+    assert read(out / "sasrec" / "fit" / "manifest.json")["config"]["history"] == shared
+    assert "history items" in (out / "results.md").read_text()
+
+
+def test_a_run_of_anchors_only_builds_no_sids(tiny_dataset, tiny_model_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "anchors"
+    assert main(["compare", "--methods", "mostpop,sasrec", *run_args(tiny_dataset, tiny_model_dir, out, *SASREC,
+                                                                       "prompts.history=3")]) == 0
+    results = read(out / "results.json")
+    assert not (out / "sids").exists() and results["sids"] == {}
+    assert results["methods"]["sasrec"]["history"] == 3 and "no SIDs (anchors only)" in (out / "report.html").read_text()

@@ -67,6 +67,17 @@ def check_methods(names: list[str], flag: str = "--methods") -> None:
         raise GtiError(f"{flag}: a method is named twice in {','.join(names)}")
 
 
+def check_backbone(model_name: str, names: list[str]) -> None:
+    """A decoder trained from nothing (`model.name = "scratch"`) reads no text: methods that read item text are refused."""
+    from gti.config import SCRATCH
+    from gti.methods import uses_text
+
+    reading = [name for name in names if uses_text(name)]
+    if model_name == SCRATCH and reading:
+        raise GtiError(f"model.name = {SCRATCH}: {', '.join(reading)} read item text, which a decoder with random weights "
+                       "and no word vocabulary cannot read; use text-free methods (mean, random, rows-first, scratch)")
+
+
 def check_seeds(seeds: list[int] | None) -> None:
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
         raise GtiError(f"--seeds: expected distinct non-negative integers, got {seeds}")

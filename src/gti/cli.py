@@ -67,7 +67,6 @@ def _data_prepare(args: argparse.Namespace) -> None:
 def _sids(args: argparse.Namespace) -> None:
     from gti.checks import check_model_name, check_out
     from gti.config import from_dict, to_dict
-    from gti.data import load_dataset, sample_users
 
     given = section_values(args, args.config_flags)
     config = from_dict({"data": {"source": args.dataset, **given.get("data", {})}, "sids": given.get("sids", {})},
@@ -75,10 +74,11 @@ def _sids(args: argparse.Namespace) -> None:
     check_model_name("--encoder", config.sids.encoder, ("all-minilm-l6-v2",))
     check_out(args.out)
     data = config.data
-    dataset = sample_users(load_dataset(data.source, data.format), data.users, data.seed)  # = gti.stages.data.load
+    from gti.stages.data import data_key, load
+
+    dataset = load(data)
 
     from gti.artifacts import MANIFEST, cached_manifest, stage_key
-    from gti.stages.data import data_key
     from gti.stages.sids import run_sids
 
     out = Path(args.out)

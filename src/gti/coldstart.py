@@ -7,9 +7,12 @@ for one run or several seeds of a method, and builds the `cold_start` sections o
     cold_start = {"split", "beams", "cold_beams", "reserved_beams", "decodings", "text_vs_text_free"}
 
 `text_vs_text_free[test set][decoding][m]`: each method that reads item text (`gti.methods.uses_text`)
-against the best text-free method of that test set and decoding (highest recall@10; the earlier
-method on a tie): paired difference over users of recall@10 and NDCG@10, its 95% CI and p-value.
-Methods are compared on the same users in the same order (checked).
+against every text-free method of the run, fixed in advance rather than picked on test results:
+`{"family": [text-free methods], "against": {text-free method: {metric: {"diff", "ci", "p_value",
+"p_holm"}}}, "beats_every": bool}`, the paired difference over users of recall@10 and NDCG@10 with
+its 95% CI, raw p-value and Holm's adjustment over the family (per text method, test set, decoding
+and metric); `beats_every` is true when every recall@10 difference is above zero with a Holm p
+below 0.05. Methods are compared on the same users in the same order (checked).
 """
 
 import json
@@ -19,7 +22,7 @@ from gti.artifacts import read_json
 from gti.budget import PAIRED_METRICS, mean_of, seed_averaged_values
 from gti.errors import GtiError
 from gti.methods import uses_text
-from gti.rec import metric_ci, paired_test
+from gti.rec import holm, metric_ci, paired_test
 from gti.rec.cold import DECODINGS
 from gti.results import Comparison
 
@@ -93,12 +96,14 @@ def comparison_section(split_stats: dict, eval_folder: Path) -> dict:
             "reserved_beams": summary["reserved_beams"], "decodings": dict(DECODINGS), "text_vs_text_free": {}}
 
 
-def text_vs_text_free(comparison: Comparison, folders: dict[str, list[Path]]) -> dict:
-    """Each text method against the best text-free method, per test set and decoding (see the module docstring).
+def text_vs_text_free(comparison: Comparison, folders: dict[str, list[Path]], level: float = 0.05) -> dict:
+    """Each text method against every text-free method, per test set and decoding, with Holm's adjustment over the
+    text-free methods (see the module docstring).
 
     Args:
         comparison: holds every method's `cold_start` section.
         folders: method -> its evaluation folder per seed.
+        level: the family-wise level of `beats_every`.
     """
     names = [name for name in folders if comparison.methods[name].cold_start]
     text = [name for name in names if uses_text(name)]
@@ -111,15 +116,17 @@ def text_vs_text_free(comparison: Comparison, folders: dict[str, list[Path]]) ->
         for decoding, entry in by_decoding.items():
             if not entry["users"]:
                 continue
-
-            recall = {}
-            for name in text_free:
-                metrics = comparison.methods[name].cold_start[test_set][decoding]["metrics"]
-                recall[name] = metrics[headline(metrics)]
-            best = max(text_free, key=recall.__getitem__)  # max keeps the first of equal values
-            table.setdefault(test_set, {})[decoding] = {
-                name: {"against": best, **paired(folders[name], folders[best], test_set, decoding)} for name in text
-            }
+            found = {}
+            for name in text:
+                tests = {other: paired(folders[name], folders[other], test_set, decoding) for other in text_free}
+                for metric in PAIRED_METRICS:
+                    adjusted = holm({other: tests[other][metric]["p_value"] for other in text_free})
+                    for other in text_free:
+                        tests[other][metric] = {**tests[other][metric], "p_holm": adjusted[other]}
+                beats = all(test["recall@10"]["diff"] > 0 and test["recall@10"]["p_holm"] < level
+                            for test in tests.values())
+                found[name] = {"family": text_free, "against": tests, "beats_every": beats}
+            table.setdefault(test_set, {})[decoding] = found
     return table
 
 

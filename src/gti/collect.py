@@ -86,5 +86,6 @@ def combine_seeds(runs: list[MethodResult], seeds: list[int], seed_ranks: list[l
         train_tokens=mean_of([run.train_tokens for run in runs]),
         train_seconds=mean_of([run.train_seconds for run in runs]),
         diagnostics=runs[0].diagnostics,
+        history=runs[0].history,
         by_seed={str(seed): run for seed, run in zip(seeds, runs)},
     )

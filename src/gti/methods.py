@@ -25,6 +25,8 @@ class Method:
         tunes_rows_lr: in a learning-rate grid (`gti compare --grid`), the grid's
             `finetune.new_rows_lr` values are tried for this method; False: its new rows train at
             `finetune.lr` in every grid point (standard practice, `mean`).
+        backbone: a model this method always runs on, whatever `model.name` says (`scratch`: the random
+            decoder of `gti.lm.scratch`, its shape `model.scratch_*`); None: `model.name`.
     """
 
     init: str | None
@@ -34,6 +36,7 @@ class Method:
     shares: str | None = None
     kind: str = "lm"
     tunes_rows_lr: bool = True
+    backbone: str | None = None
 
 
 METHODS: dict[str, Method] = {
@@ -46,13 +49,15 @@ METHODS: dict[str, Method] = {
     "rows-first": Method(init="base", ground=True, ground_on="next-item"),
     "lcrec": Method(init="mean", lcrec_tasks=True, shares="mean"),
     "gti+lcrec": Method(init="base", ground=True, lcrec_tasks=True, shares="gti"),
+    "scratch": Method(init="random", backbone="scratch"),
     "mostpop": Method(init=None, kind="anchor"),
     "sasrec": Method(init=None, kind="anchor"),
 }
 """Method name -> its stages. `init.method` and `gti compare --methods` accept these names.
 
 `mean-rowlr` is `mean` whose new rows' learning rate is tuned too in a grid (without a grid it
-trains exactly as `mean`); `rows-first` is GTI's grounding stage on next-item prompts."""
+trains exactly as `mean`); `rows-first` is GTI's grounding stage on next-item prompts; `scratch` is a decoder with
+random weights over the SID tokens (TIGER's idea), trained with the same objective: what pretraining adds."""
 
 INIT_CHOICES = ("mean", "mean-hf", "random", "text")
 """Initializations of the new rows (`gti.lm.vocab.initialize`)."""

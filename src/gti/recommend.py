@@ -43,15 +43,17 @@ class Settings:
     beams: int
     batch_size: int
     precision: str
+    sequence: bool = False
+    """The sequence layout of the next-item prompt (a model fine-tuned with `finetune.samples = "sequence"`)."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "Settings":
         return cls(to_dict(config.prompts), config.data.max_history, config.eval.beams, config.eval.batch_size,
-                   config.eval.precision)
+                   config.eval.precision, config.finetune.samples == "sequence")
 
     def to_json(self) -> dict:
         return {"prompts": self.prompts, "max_history": self.max_history, "beams": self.beams,
-                "batch_size": self.batch_size, "precision": self.precision}
+                "batch_size": self.batch_size, "precision": self.precision, "sequence": self.sequence}
 
 
 class Recommender:
@@ -74,7 +76,7 @@ class Recommender:
         self.settings = settings
         items = {item_id: Item(item_id, titles.get(item_id, "")) for item_id in sids.item_ids}
         prompts = from_dict({"prompts": settings.prompts}, "prompts").prompts
-        self.builder = PromptBuilder(tokenizer, sids, items, prompts)
+        self.builder = PromptBuilder(tokenizer, sids, items, prompts, settings.sequence)
         self.trie = sids.trie()
         self.catalog = frozenset(sids.item_ids)
         pad = tokenizer.pad_token_id
@@ -100,7 +102,8 @@ class Recommender:
             raise GtiError(f"{folder}: not an exported gti model (no {SETTINGS_FILE}); write one with gti export")
         try:
             data = json.loads(path.read_text())
-            settings = Settings(**{key: data[key] for key in Settings.__dataclass_fields__})
+            settings = Settings(**{key: data[key] for key in Settings.__dataclass_fields__ if key != "sequence"},
+                                sequence=bool(data.get("sequence", False)))  # exports before the layout had none
         except (ValueError, KeyError, TypeError) as error:
             raise GtiError(f"{path}: malformed ({type(error).__name__}: {error})") from None
         sids = SemanticIds.load(folder)

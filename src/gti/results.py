@@ -49,6 +49,8 @@ class MethodResult:
     train_tokens: float | None = 0
     """LM tokens processed by every training stage (prompt + answer, padding excluded); None for an anchor."""
     train_seconds: float = 0.0
+    history: int | None = None
+    """The most history items the method read per test user (`gti.config.history_items`; None: popularity reads none)."""
     by_budget: list[BudgetPoint] = field(default_factory=list)
     folder: str | None = None
     """The method's folder, relative to the run folder (its first seed's with several)."""
@@ -66,7 +68,7 @@ class MethodResult:
         for item in fields(self):
             value = getattr(self, item.name)
             if value is None and item.name in ("paired_vs_mean", "paired_vs_anchors", "metrics_seed_std", "by_seed",
-                                               "folder", "cold_start"):
+                                               "folder", "cold_start", "history"):
                 continue
             if item.name == "by_budget":
                 value = [asdict(point) for point in value]

@@ -19,10 +19,10 @@ from gti.analysis.html import write_html_report
 from gti.analysis.report import write_report
 from gti.artifacts import MANIFEST, read_json, write_json
 from gti.budget import budget_curve, compute_matched, curve_ranks, read_ranks, seed_averaged_values
-from gti.checks import budget_overrides, check_methods, check_seeds
+from gti.checks import budget_overrides, check_backbone, check_methods, check_seeds
 from gti.coldstart import attach as attach_cold_start
 from gti.collect import anchor_result, combine_seeds, method_result
-from gti.config import RunConfig, from_dict, load_config, to_dict
+from gti.config import RunConfig, from_dict, history_items, load_config, to_dict
 from gti.config_text import differences
 from gti.data import Dataset
 from gti.distributed import is_main
@@ -42,7 +42,8 @@ PAIRED = ("recall@10", "ndcg@10")
 
 
 def seeded(config: RunConfig, seed: int | None) -> RunConfig:
-    """The config with one training seed for every random choice after the SIDs (init, grounding, fine-tuning, SASRec)."""
+    """The config with one training seed for every random choice after the SIDs (init, grounding, fine-tuning, SASRec,
+    the scratch decoder's weights)."""
     if seed is None:
         return config
     return dataclasses.replace(
@@ -50,7 +51,16 @@ def seeded(config: RunConfig, seed: int | None) -> RunConfig:
         ground=dataclasses.replace(config.ground, seed=seed),
         finetune=dataclasses.replace(config.finetune, seed=seed),
         sasrec=dataclasses.replace(config.sasrec, seed=seed),
+        model=dataclasses.replace(config.model, scratch_seed=seed),
     )
+
+
+def for_method(config: RunConfig, name: str) -> RunConfig:
+    """The config a method's stages run with: its own backbone (`Method.backbone`) in place of `model.name`."""
+    backbone = METHODS[name].backbone
+    if backbone is None or config.model.name == backbone:
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, name=backbone))
 
 
 def adopting_sids(config: RunConfig, sids_dir: str | None) -> RunConfig:
@@ -70,12 +80,23 @@ def import_sids(sids_dir: Path, layout: RunLayout) -> None:
     shutil.copytree(sids_dir, layout.sids)
 
 
-def prepare(config: RunConfig, layout: RunLayout, dataset: Dataset | None = None) -> Shared:
-    """The stages every method shares: data and SIDs (`dataset`: already loaded with `load(config.data)`)."""
+def prepare(config: RunConfig, layout: RunLayout, dataset: Dataset | None = None, methods: list[str] = ()) -> Shared:
+    """The stages every method shares: data and SIDs (`dataset`: already loaded with `load(config.data)`).
+
+    A run of anchors only (`methods` all `mostpop` or `sasrec`) builds no SIDs: none of them reads one.
+    """
     dataset = dataset if dataset is not None else load(config.data)
     data = run_data(config.data, layout.data, dataset)
+    if methods and not language_models(methods):
+        return Shared(data, None, config.prompts)
     sids = run_sids(config.sids, config.data.text_fields, dataset, data.key, layout.sids, to_dict(config.data))
-    return Shared(data, sids, config.prompts)
+    return Shared(data, sids, config.prompts, config.finetune.samples == "sequence")
+
+
+def sid_report(layout: RunLayout) -> dict:
+    """The SIDs' report of a run folder, or {} for a run that built none (anchors only)."""
+    path = layout.sids / "report.json"
+    return read_json(path) if path.is_file() else {}
 
 
 def _rows(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until: str = "eval") -> Weights:
@@ -90,18 +111,21 @@ def _rows(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until
 def run_method(config: RunConfig, layout: RunLayout, name: str, shared: Shared, until: str = "eval") -> MethodResult:
     """Stages init, [ground], finetune, eval of one method (an anchor's: fit, eval), stopping after `until`;
     its result read back."""
-    method = METHODS[name]
+    method, config = METHODS[name], for_method(config, name)
     if method.kind == "anchor":
         fitted = run_fit(name, config, shared.data, layout.stage(name, "fit"))
         if until == "eval":
             run_anchor_eval(name, config, fitted, shared.data, layout.stage(name, "eval"))
-        return anchor_result(layout, name, evaluated=until == "eval")
-    weights = _rows(config, layout, name, shared, until)
-    if until in ("finetune", "eval"):
-        weights = run_finetune(config, method, weights, shared, layout.stage(name, "finetune"))
-    if until == "eval":
-        run_eval(config, weights, shared, layout.stage(name, "eval"))
-    return method_result(layout, name, evaluated=until == "eval")
+        result = anchor_result(layout, name, evaluated=until == "eval")
+    else:
+        weights = _rows(config, layout, name, shared, until)
+        if until in ("finetune", "eval"):
+            weights = run_finetune(config, method, weights, shared, layout.stage(name, "finetune"))
+        if until == "eval":
+            run_eval(config, weights, shared, layout.stage(name, "eval"))
+        result = method_result(layout, name, evaluated=until == "eval")
+    result.history = None if name == "mostpop" else history_items(config)
+    return result
 
 
 def reuse(source: Path, target: Path) -> bool:
@@ -133,7 +157,7 @@ def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, f
     Returns:
         {"valid": validation metrics, "compute": what the point's training cost (grounding, shared, excluded)}.
     """
-    method = METHODS[name]
+    method, config = METHODS[name], for_method(config, name)
     trained = _trained_stage(name)
     reuse(layout.stage(trains_like(name), trained), folder / trained)
     if method.kind == "anchor":
@@ -152,18 +176,19 @@ def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, f
 def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: str = "eval",
         sids_dir: str | None = None) -> MethodResult:
     """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder."""
+    check_backbone(config.model.name, [name])
     config = adopting_sids(config, sids_dir)
     dataset = load(config.data)  # before the folder is claimed: a bad source leaves nothing behind
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
-    result = run_method(config, layout, name, prepare(config, layout, dataset), until)
+    result = run_method(config, layout, name, prepare(config, layout, dataset, [name]), until)
     if until == "eval" and is_main():
         write_json(layout.root / "metrics.json", result.metrics)
         if result.cold_start:
             write_json(layout.root / "cold_start.json", result.cold_start)
         result.folder = str(layout.method(name).relative_to(layout.root))
-        write_html_report(Comparison(to_dict(config), None, {name: result}, read_json(layout.sids / "report.json")),
+        write_html_report(Comparison(to_dict(config), None, {name: result}, sid_report(layout)),
                           layout.root)
     return result
 
@@ -218,6 +243,7 @@ def compare(
     """
     config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
     check_methods(methods)
+    check_backbone(config.model.name, methods)
     check_seeds(seeds)
     axes, reused = settings_source(grid, choices, config, methods)
     config = adopting_sids(config, sids_dir)
@@ -225,7 +251,7 @@ def compare(
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
-    shared = prepare(config, layout, dataset)
+    shared = prepare(config, layout, dataset, methods)
     layouts = [layout] if seeds is None else [layout.with_seed(seed) for seed in seeds]
     comparison = Comparison(to_dict(config), seeds, {})
     if axes is not None:
@@ -259,7 +285,7 @@ def compare(
     comparison.compute_matched = compute_matched(
         {name: comparison.methods[name].by_budget for name in models}, budget_ranks, grounded(models)
     )
-    comparison.sids = read_json(layout.sids / "report.json")
+    comparison.sids = sid_report(layout)
     if shared.data.split.is_cold:
         attach_cold_start(comparison, {name: [seed.stage(name, "eval") for seed in layouts] for name in methods},
                           read_json(layout.data / "stats.json")["split"], "mean" if "mean" in methods else None)

@@ -6,8 +6,9 @@ import random
 import pytest
 import torch
 
-from gti.anchors.sasrec import SASRec, train_sasrec, validation_measures, validation_sample, windows
+from gti.anchors.sasrec import SASRec, train_sasrec, validation_measures, windows
 from gti.config import SasrecConfig, load_config
+from gti.data import subsample
 from gti.errors import GtiError
 
 N_ITEMS = 30
@@ -105,9 +106,10 @@ def test_a_long_sequence_trains_all_of_its_targets():
     assert fit.interactions == sum(len(s) - 1 for s in train)
 
 
-def test_the_validation_sample_is_seeded_and_in_order():
+def test_samples_of_users_are_seeded_and_in_order():
     valid = [([i], i) for i in range(100)]
-    sample = validation_sample(valid, 10, 0)
-    assert len(sample) == 10 and sample == sorted(sample) and sample == validation_sample(valid, 10, 0)
-    assert sample != validation_sample(valid, 10, 1)
-    assert validation_sample(valid, 0, 0) == valid and validation_sample(valid, 500, 0) == valid
+    sample = subsample(valid, 10, 0)
+    assert len(sample) == 10 and sample == sorted(sample) and sample == subsample(valid, 10, 0)
+    assert sample != subsample(valid, 10, 1) and sample != valid[:10]
+    assert subsample(valid, 10, 0, "first") == valid[:10]
+    assert subsample(valid, 0, 0) == valid and subsample(valid, None, 0) == valid and subsample(valid, 500, 0) == valid

@@ -110,3 +110,26 @@ def test_no_held_out_target_reaches_training(samples, max_history):
     assert not {e.target for e in split.test} & {item for e in split.valid for item in e.history}
     if samples == "sliding":  # every training event but each user's first is a target once
         assert len(examples) == sum(len(sequence) - 1 for sequence in split.train.values())
+
+
+def test_samples_of_one_seed_nest_and_an_excluded_draw_makes_them_disjoint():
+    dataset = many_users(200)
+    small, large = sample_users(dataset, 20, seed=0), sample_users(dataset, 50, seed=0)
+    assert len(set(small.sequences) & set(large.sequences)) >= 15  # (on Beauty 2,000 in 5,000: all) why `exclude`
+    disjoint = sample_users(dataset, 50, seed=0, exclude=(20, 0))
+    assert len(disjoint.sequences) == 50 and not set(disjoint.sequences) & set(small.sequences)
+    assert disjoint.sequences == sample_users(dataset, 50, seed=0, exclude=(20, 0)).sequences
+    assert set(sample_users(dataset, None, seed=0, exclude=(20, 0)).sequences) == set(dataset.sequences) - set(small.sequences)
+    with pytest.raises(GtiError, match="outside the 190 excluded ones"):
+        sample_users(dataset, 11, seed=0, exclude=(190, 0))
+
+
+def test_the_excluded_draw_is_a_config_setting_and_part_of_the_data_key():
+    from gti.config import load_config
+    from gti.stages.data import data_key, data_settings
+
+    config = load_config(None, ["data.exclude_users=2000", "data.users=5000"])
+    assert config.data.exclude_users == 2000 and config.data.exclude_seed == 0
+    assert "exclude_users" not in data_settings(load_config(None, []).data)  # earlier run folders keep their key
+    assert data_settings(config.data)["exclude_users"] == 2000
+    assert data_key(config.data) != data_key(load_config(None, ["data.users=5000"]).data)

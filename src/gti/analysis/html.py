@@ -180,8 +180,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     seeds, config = results.seeds, results.config
     parts.append(f"<p class='note'>data {html.escape(str(config['data']['source']))}, model {html.escape(config['model']['name'])}, "
                  f"SIDs {config['sids']['levels']}x{config['sids']['codes']} ({html.escape(config['sids']['quantizer'])}), "
-                 f"seeds {seeds if seeds else 'one run per method'}; collision rate "
-                 f"{results.sids.get('collision_rate', float('nan')):.3f}.</p>")
+                 f"seeds {seeds if seeds else 'one run per method'}; "
+                 + (f"collision rate {results.sids['collision_rate']:.3f}.</p>" if "collision_rate" in results.sids
+                    else "no SIDs (anchors only).</p>"))
     parts.append("<h2>Test metrics</h2><p class='note'>Mean, and in brackets the 95% CI over users"
                  + (" of the per-user values averaged over seeds" if seeds else "") + f" ({html.escape(CI_METHOD)})"
                  "; mrr is the reciprocal rank "

@@ -17,11 +17,12 @@ from gti.results import Comparison
 
 def markdown_table(results: Comparison) -> str:
     """Test metrics, recall@10's 95% CI and paired p-value against mean init, coverage, invalid-SID rate,
-    final fine-tuning loss (mean of the last 10 steps), training tokens and seconds (grounding included)
+    final fine-tuning loss (mean of the last 10 steps), training tokens and seconds (grounding included), the most
+    history items the method read per user (the same for every method but popularity, which reads none)
     and the new rows' effective rank per stage; "-" where a method has none (an anchor: no SIDs, no LM tokens)."""
     header = [
         "method", *SHOWN_METRICS, "recall@10 95% CI", "p vs mean (recall@10)", "coverage@10", "invalid SIDs",
-        "finetune loss", "train tokens", "train seconds", *(f"erank {s}" for s in STAGES),
+        "finetune loss", "train tokens", "train seconds", "history items", *(f"erank {s}" for s in STAGES),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, result in results.methods.items():
@@ -36,7 +37,7 @@ def markdown_table(results: Comparison) -> str:
             method, *metrics, "-" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]", p_value,
             f"{result.output['catalog_coverage@10']:.3f}", "-" if invalid is None else f"{invalid:.3f}",
             "-" if loss is None else f"{loss:.3f}", "-" if tokens is None else f"{tokens:,.0f}",
-            f"{result.train_seconds:.0f}", *ranks,
+            f"{result.train_seconds:.0f}", "-" if result.history is None else str(result.history), *ranks,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

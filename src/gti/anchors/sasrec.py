@@ -27,6 +27,8 @@ from torch import nn
 
 from gti.anchors.ranking import top_rows
 from gti.config import SasrecConfig
+from gti.data import subsample
+from gti.data import windows as item_windows
 from gti.rec.metrics import rank_of
 
 PAD = 0
@@ -112,24 +114,9 @@ def _ids(rows: Sequence[int], max_len: int) -> list[int]:
 
 
 def windows(rows: Sequence[int], max_len: int) -> list[tuple[list[int], list[int]]]:
-    """(inputs, labels) model-id windows of one training sequence: every item after the first is a label exactly once,
-    each window reads at most `max_len` items, and the last window ends at the sequence's end."""
-    ids = [row + 1 for row in rows]
-    found, end = [], len(ids)
-    while end > 1:
-        window = ids[max(0, end - max_len - 1):end]
-        found.append((window[:-1], window[1:]))
-        end -= max_len
-    return found[::-1]
-
-
-def validation_sample(valid: Sequence[tuple[Sequence[int], int]], users: int, seed: int
-                      ) -> list[tuple[Sequence[int], int]]:
-    """At most `users` validation pairs, a seeded sample kept in their order (0: all of them)."""
-    if not users or len(valid) <= users:
-        return list(valid)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(valid), size=users, replace=False))
-    return [valid[i] for i in chosen]
+    """(inputs, labels) model-id windows of one training sequence (`gti.data.windows`): every item after the first is
+    a label exactly once, each window reads at most `max_len` items, and the last window ends at the sequence's end."""
+    return [(window[:-1], window[1:]) for window in item_windows([row + 1 for row in rows], max_len)]
 
 
 def sasrec_scores(model: SASRec, histories: Sequence[Sequence[int]], batch_size: int = 256) -> Iterator[np.ndarray]:
@@ -201,7 +188,7 @@ def train_sasrec(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     pairs = [pair for sequence in train for pair in windows(sequence, max_len)]
     order_generator = torch.Generator().manual_seed(config.seed)
-    valid = validation_sample(valid, config.validate_users, config.seed)
+    valid = subsample(valid, config.validate_users, config.seed)
     histories, targets = [h for h, _ in valid], [t for _, t in valid]
     fit = SasrecFit(model)
     best, best_state, bad = None, None, 0

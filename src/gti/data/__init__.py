@@ -14,6 +14,8 @@ from gti.data.split import (
     split_from_json,
     split_stats,
     split_to_json,
+    subsample,
+    windows,
 )
 from gti.data.text import DEFAULT_FIELDS, render_item_text
 
@@ -32,6 +34,8 @@ __all__ = [
     "make_split",
     "render_item_text",
     "sample_users",
+    "subsample",
+    "windows",
     "split_from_json",
     "split_stats",
     "split_to_json",

@@ -7,10 +7,14 @@ the others to the warm one (see `cold_items_split`).
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from gti.data.dataset import Dataset
 from gti.errors import GtiError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -193,25 +197,61 @@ def split_from_json(data: dict) -> Split:
                  cold_items=tuple(data.get("cold_items", ())), cold_test=examples(data.get("cold_test", [])))
 
 
-def sample_users(dataset: Dataset, n_users: int | None, seed: int) -> Dataset:
+def windows(sequence: Sequence[T], max_history: int) -> list[list[T]]:
+    """Windows of at most `max_history` + 1 consecutive items that hold every item after the first exactly once as a
+    target (each window's items after its first), oldest first; the last window ends with the sequence's last item.
+
+    A window's targets see at most `max_history` earlier items, as at test. A sequence of one item has none.
+    """
+    found, end = [], len(sequence)
+    while end > 1:
+        found.append(list(sequence[max(0, end - max_history - 1):end]))
+        end -= max_history
+    return found[::-1]
+
+
+def subsample(examples: Sequence[T], n: int | None, seed: int, how: str = "random") -> list[T]:
+    """At most `n` of `examples`, kept in their order: a seeded random sample (`random`) or the first `n` (`first`);
+    None or 0 keeps all. The first N users of a split are not a random sample of them (on a 5,000-user Beauty slice a
+    correct SASRec got recall@10 0.0200 on the first 1,000 test users and 0.0494 on all 5,000)."""
+    if not n or len(examples) <= n:
+        return list(examples)
+    if how == "first":
+        return list(examples[:n])
+    chosen = sorted(random.Random(seed).sample(range(len(examples)), n))
+    return [examples[i] for i in chosen]
+
+
+def sample_users(dataset: Dataset, n_users: int | None, seed: int,
+                 exclude: tuple[int, int] | None = None) -> Dataset:
     """Restrict a dataset to `n_users` users drawn at random; the same seed draws the same users.
+
+    Samples of one seed are not independent of each other: a larger one may hold a smaller one's
+    users (Python's `random.sample` of 5,000 held all 2,000 of the same seed's 2,000 on Beauty). A
+    confirmation that must not reuse the users of a tuning run passes that run's draw as `exclude`.
 
     Args:
         dataset: The full dataset.
-        n_users: How many users to keep (all their items); None keeps every user.
+        n_users: How many users to keep (all their items); None keeps every user (but the excluded ones).
         seed: Seed of the draw.
+        exclude: (users, seed) of another draw whose users are left out before this one draws:
+            the result is disjoint from `sample_users(dataset, *exclude)`.
 
     Returns:
         A new dataset with the same catalog and the drawn users' sequences, in the original order.
 
     Raises:
-        GtiError: `n_users` is below 1 or above the number of users.
+        GtiError: `n_users` is below 1 or above the number of users left to draw from.
     """
     users = list(dataset.sequences)
+    if exclude is not None:
+        left_out = set(sample_users(dataset, *exclude).sequences)
+        users = [user for user in users if user not in left_out]
     if n_users is None:
         chosen = users
     elif not 1 <= n_users <= len(users):
-        raise GtiError(f"n_users: expected 1 to {len(users)} (the users of {dataset.name}), got {n_users}")
+        outside = f" outside the {exclude[0]} excluded ones" if exclude is not None else ""
+        raise GtiError(f"n_users: expected 1 to {len(users)} (the users of {dataset.name}{outside}), got {n_users}")
     else:
         chosen = [users[index] for index in sorted(random.Random(seed).sample(range(len(users)), n_users))]
     return Dataset(

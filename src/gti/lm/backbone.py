@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from gti.config import SMOLLM2, TINY_RANDOM
+from gti.config import SCRATCH, SMOLLM2, TINY_RANDOM, ModelConfig
 from gti.errors import GtiError
 from gti.lm.tiny import tiny_random_folder
 
@@ -53,13 +53,17 @@ def _smollm2_folder() -> Path:
     return folder
 
 
-def resolve_model_path(name: str) -> str:
-    """Map the named models (`smollm2-135m`, `tiny-random`) to their cached folders; any other name or path is
-    passed through."""
+def resolve_model_path(name: str, config: ModelConfig | None = None) -> str:
+    """Map the named models (`smollm2-135m`, `tiny-random`, `scratch` of `config`'s shape and seed) to their cached
+    folders; any other name or path is passed through."""
     if name == SMOLLM2:
         return str(_smollm2_folder())
     if name == TINY_RANDOM:
         return str(tiny_random_folder(cache_dir()))
+    if name == SCRATCH:
+        from gti.lm.scratch import scratch_folder
+
+        return str(scratch_folder(cache_dir(), config or ModelConfig()))
     return name
 
 
@@ -85,12 +89,13 @@ def _refuse_pickle_only(folder: Path, name: str) -> None:
 
 
 def load_backbone(
-    name: str, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32
+    name: str, trust_remote_code: bool = False, dtype: torch.dtype = torch.float32, config: ModelConfig | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer (weights through safetensors only).
 
     Args:
-        name: `smollm2-135m`, `tiny-random`, a Hugging Face hub name, or a local folder.
+        name: `smollm2-135m`, `tiny-random`, `scratch`, a Hugging Face hub name, or a local folder.
+        config: the `scratch` decoder's shape and weight seed (`model.scratch_*`).
         trust_remote_code: allow the model repository's own code; only when the user asks.
         dtype: parameter dtype.
 
@@ -100,7 +105,7 @@ def load_backbone(
     Raises:
         GtiError: a local folder holds only pickle weights, or the model cannot be loaded.
     """
-    path = resolve_model_path(name)
+    path = resolve_model_path(name, config)
     _refuse_pickle_only(Path(path), name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)

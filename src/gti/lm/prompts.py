@@ -25,6 +25,12 @@ SEQREC = {
     "compact": ("History: {history} Next:",),
 }
 """Next-item phrasings per style; training draws one per example, evaluation uses the first."""
+SEQUENCE_PREFIX = {
+    "paper": "The user's items, in chronological order:",
+    "compact": "History:",
+}
+"""The sequence layout's prefix per style (`finetune.samples = "sequence"`): the prefix (as a chat turn when the chat
+template is on) and then the items' SIDs, oldest first; the model writes the next item's SID after the last one."""
 FUSIONSEQREC = {
     "paper": "The user has interacted with items {history} in chronological order. "
              "What is the title of the item the user will interact with next?",
@@ -55,13 +61,18 @@ class PromptBuilder:
         sids: the catalog's semantic ids.
         items: the catalog.
         config: prompt style, chat template use, history and text lengths.
+        sequence: the sequence layout (`finetune.samples = "sequence"`): a next-item prompt is the style's
+            `SEQUENCE_PREFIX` and then the history's SIDs as token ids (joined by the style's separator), so a
+            training sequence scores each of its items exactly as a test prompt ending before that item would.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, sids: SemanticIds, items: dict[str, Item], config: PromptConfig):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, sids: SemanticIds, items: dict[str, Item], config: PromptConfig,
+                 sequence: bool = False):
         self.tokenizer = tokenizer
         self.sids = sids
         self.items = items
         self.config = config
+        self.sequence = sequence
         self.level_ids = level_token_ids(tokenizer, sids.codebook_sizes)
         # tokenize each item's fields and each next-item prompt once, however many stages and methods ask
         self.fields = functools.cache(self.fields)
@@ -106,10 +117,50 @@ class PromptBuilder:
     def seqrec(self, history: list[str] | tuple[str, ...], target: str | None = None, phrasing: int = 0) -> Sample:
         """Next-item prediction: the last `history` items' SIDs -> the target's SID.
 
-        `phrasing` picks one of the style's phrasings (modulo their number); evaluation uses 0.
+        `phrasing` picks one of the style's phrasings (modulo their number); evaluation uses 0. In the sequence
+        layout there is one phrasing: the prefix, then the SIDs.
         """
-        prompt = self._seqrec_prompt(tuple(history[-self.config.history:]), phrasing % self.seqrec_phrasings)
+        shown = tuple(history[-self.config.history:])
+        if self.sequence:  # the prompt ends where the next SID starts (after the separator, for the paper style)
+            prompt = self._sequence_prompt(shown) + (list(self._separator) if shown else [])
+            return Sample(prompt, self.sid_ids(target) if target is not None else [])
+        prompt = self._seqrec_prompt(shown, phrasing % self.seqrec_phrasings)
         return Sample(prompt, self.sid_ids(target) if target is not None else [])
+
+    @functools.cached_property
+    def _separator(self) -> tuple[int, ...]:
+        """The ids between two items' SIDs in the sequence layout (none for the compact style)."""
+        separator = history_separator(self.config.style)
+        return tuple(self.tokenizer(separator, add_special_tokens=False).input_ids) if separator else ()
+
+    def _sequence_prompt(self, items: tuple[str, ...]) -> list[int]:
+        """The sequence layout: the prefix's ids, then each item's SID ids (with the separator between items)."""
+        ids = list(self._prefix)
+        for index, item in enumerate(items):
+            ids += (list(self._separator) if index else []) + self.sid_ids(item)
+        return ids
+
+    @functools.cached_property
+    def _prefix(self) -> tuple[int, ...]:
+        """The sequence layout's prefix ids (the chat turn's, when the chat template is on)."""
+        return tuple(self._prompt(SEQUENCE_PREFIX[self.config.style]))
+
+    def sequence_sample(self, items: list[str] | tuple[str, ...]) -> Sample:
+        """One training sequence in the sequence layout: the prefix and the first item's SID as the prompt, every
+        later item's SID (each after the separator) as the answer, so the loss is on every item after the first
+        (and on the separators of the paper style, which the compact style does not have).
+
+        Its k-th item's tokens get exactly the log-probabilities of `seqrec(items[:k], items[k])` (the same ids,
+        a causal model): one forward pass scores every target. `items` is a window (`gti.data.windows`) of at
+        most `prompts.history` + 1 items, so every target sees at most the history a test prompt shows.
+        """
+        if len(items) < 2:
+            raise ValueError("a training sequence needs at least two items")
+        prompt = self._sequence_prompt(tuple(items[:1]))
+        answer: list[int] = []
+        for item in items[1:]:
+            answer += list(self._separator) + self.sid_ids(item)
+        return Sample(prompt, answer)
 
     def _seqrec_prompt(self, history: tuple[str, ...], phrasing: int) -> list[int]:
         template = SEQREC[self.config.style][phrasing]

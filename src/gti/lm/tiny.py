@@ -9,6 +9,7 @@ recommendations and metrics mean nothing.
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -51,15 +52,23 @@ def tiny_random_model(vocab_size: int) -> LlamaForCausalLM:
 
 def tiny_random_folder(cache: Path) -> Path:
     """`cache/models/tiny-random-v<VERSION>`: built once (written whole, then renamed into place)."""
-    folder = Path(cache) / "models" / f"{TINY_RANDOM}-v{VERSION}"
+    def build(staging: Path) -> None:
+        tokenizer = byte_tokenizer()
+        tiny_random_model(len(tokenizer)).save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+
+    return built_folder(Path(cache) / "models" / f"{TINY_RANDOM}-v{VERSION}", build)
+
+
+def built_folder(folder: Path, build: Callable[[Path], None]) -> Path:
+    """`folder`, made once by `build(staging)` in a staging folder that is then renamed into place (a folder that
+    another process renamed first is kept)."""
     if (folder / "model.safetensors").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        tokenizer = byte_tokenizer()
-        tiny_random_model(len(tokenizer)).save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        build(staging)
         os.chmod(staging, 0o755)
         if folder.exists():  # an incomplete folder left by something else
             shutil.rmtree(folder, ignore_errors=True)

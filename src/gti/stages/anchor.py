@@ -89,8 +89,8 @@ def _scores(name: str, config: RunConfig, fitted: Weights, catalog: list[str], h
 
 def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArtifact, folder: Path,
                     on: str = "test") -> EvalArtifact:
-    """Rank the catalog for the test users (or the first `train.validate_users` validation targets) with a fitted
-    anchor into `folder` (once)."""
+    """Rank the catalog for the test users (or `train.validate_users` validation targets) with a fitted anchor into
+    `folder` (once)."""
     catalog = _catalog(data)
     rows = {item: row for row, item in enumerate(catalog)}
     beams = min(config.eval.beams, len(catalog))
@@ -120,7 +120,8 @@ def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArt
             cold_start_into(out, settings, data.split, catalog, rank_cold, known={("warm", "beam"): top})
         return {"users": len(examples), "split": on}
 
-    key = {"beams": settings.beams, "users": settings.users} | ({} if on == "test" else {"split": on}) | (
+    key = {"beams": settings.beams, "users": settings.users} | (
+        {"sample": settings.sample, "seed": settings.seed} if settings.users else {}) | ({} if on == "test" else {"split": on}) | (
         {"cold_beams": settings.cold_beams} if cold else {})
     manifest, _ = run_stage(folder, key, {"fit": fitted.key}, build)
     return EvalArtifact(manifest["key"], folder)

@@ -56,16 +56,22 @@ class EvalArtifact:
 class Shared:
     """What every method of a run reads: the data, the SIDs, and one prompt builder.
 
-    The extended tokenizer is the same in every stage of a run, so prompts are tokenized once
-    across stages and methods (`builder`).
+    The extended tokenizer is the same in every stage of a run that uses one backbone, so prompts are
+    tokenized once across stages and methods (`builder`, one per backbone).
     """
 
     data: DataArtifact
-    sids: SidsArtifact
+    sids: SidsArtifact | None
+    """None in a run of anchors only (they read no SIDs)."""
     prompts: PromptConfig
-    _builder: PromptBuilder | None = field(default=None, repr=False)
+    sequence: bool = False
+    """The sequence layout of next-item prompts (`finetune.samples = "sequence"`), in training and evaluation alike."""
+    _builders: dict[str, PromptBuilder] = field(default_factory=dict, repr=False)
 
-    def builder(self, tokenizer) -> PromptBuilder:
-        if self._builder is None:
-            self._builder = PromptBuilder(tokenizer, self.sids.sids, self.data.dataset.items, self.prompts)
-        return self._builder
+    def builder(self, tokenizer, backbone: str) -> PromptBuilder:
+        """The prompt builder of `backbone`'s extended tokenizer (a method's `model.name`: the `scratch` method has
+        its own vocabulary), made once per backbone."""
+        if backbone not in self._builders:
+            self._builders[backbone] = PromptBuilder(tokenizer, self.sids.sids, self.data.dataset.items, self.prompts,
+                                                     self.sequence)
+        return self._builders[backbone]

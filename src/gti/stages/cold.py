@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gti.artifacts import atomic_write, write_json
 from gti.config import EvalConfig
-from gti.data import Example, Split
+from gti.data import Example, Split, subsample
 from gti.lm.prompts import PromptBuilder
 from gti.rec import constrained_beam_search, rank_of, ranking_metrics
 from gti.rec.cold import cold_share, decodings, reserved_count
@@ -31,8 +31,8 @@ Ranker = Callable[[list[Example], str], list[list[int]]]
 
 
 def cold_examples(config: EvalConfig, split: Split) -> dict[str, list[Example]]:
-    """The examples of each test set an evaluation ranks: the first `eval.users` of each, in user order."""
-    return {name: examples[: config.users] if config.users else examples
+    """The examples of each test set an evaluation ranks: `eval.users` of each, drawn as `eval.sample` says."""
+    return {name: subsample(examples, config.users, config.seed, config.sample)
             for name, examples in split.test_sets().items()}
 
 

@@ -35,7 +35,7 @@ def extended_backbone(model_config: ModelConfig, sids: SemanticIds, start: Path 
         model = AutoModelForCausalLM.from_pretrained(start, dtype=torch.float32, use_safetensors=True).eval()
         new_ids = torch.tensor(tokenizer.convert_tokens_to_ids(sids.new_tokens()), dtype=torch.long)
         return model, tokenizer, new_ids, int(new_ids.min())
-    model, tokenizer = load_backbone(model_config.name, model_config.trust_remote_code)
+    model, tokenizer = load_backbone(model_config.name, model_config.trust_remote_code, config=model_config)
     n_old = len(tokenizer)
     new_ids = extend_vocabulary(model, tokenizer, sids.new_tokens())
     if start is not None:

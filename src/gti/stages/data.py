@@ -8,13 +8,20 @@ from gti.data import Dataset, load_dataset, make_split, sample_users, split_from
 from gti.stages.artifacts import DataArtifact
 
 COLD_KEYS = ("split", "cold_fraction")
+EXCLUDE_KEYS = ("exclude_users", "exclude_seed")
+"""Left out of the key when no draw is excluded, for the same reason as `COLD_KEYS`."""
 """Settings of the cold-items split: left out of a leave-one-out run's key, which then stays what it was
 before they existed (run folders and `gti sids` folders made earlier keep matching)."""
 
 
 def load(config: DataConfig) -> Dataset:
     """The dataset as the config selects it (source, format, user sample)."""
-    return sample_users(load_dataset(config.source, config.format), config.users, config.seed)
+    return sample_users(load_dataset(config.source, config.format), config.users, config.seed, excluded(config))
+
+
+def excluded(config: DataConfig) -> tuple[int, int] | None:
+    """The (users, seed) draw a sample leaves out (`data.exclude_users`), or None."""
+    return None if config.exclude_users is None else (config.exclude_users, config.exclude_seed)
 
 
 def data_settings(config: DataConfig) -> dict:
@@ -26,6 +33,8 @@ def data_settings(config: DataConfig) -> dict:
     settings = to_dict(config)
     if config.split == "leave-one-out":
         settings = {key: value for key, value in settings.items() if key not in COLD_KEYS}
+    if config.exclude_users is None:
+        settings = {key: value for key, value in settings.items() if key not in EXCLUDE_KEYS}
     return settings
 
 

@@ -19,7 +19,7 @@ from gti.analysis import plot_pool_metrics
 from gti.anchors import popularity_counts
 from gti.artifacts import atomic_write, run_stage, write_json
 from gti.config import EvalConfig, RunConfig, TrainConfig, to_dict
-from gti.data import Example, Split
+from gti.data import Example, Split, subsample
 from gti.device import compute_device, resolve_precision
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder
@@ -45,14 +45,14 @@ def eval_key(config: EvalConfig, options: TrainConfig, cold: bool = False) -> di
 
 def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
     """The evaluation settings for the test targets (`eval`), or for the validation targets: the same search on the
-    first `train.validate_users` users."""
+    `train.validate_users` validation users."""
     return config.eval if on == "test" else dataclasses.replace(config.eval, users=config.train.validate_users)
 
 
 def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Example]:
-    """The examples an evaluation ranks: the first `eval.users` test (or validation) targets, in user order."""
-    examples = split.test if on == "test" else split.valid
-    return examples[: config.users] if config.users else examples
+    """The examples an evaluation ranks: `eval.users` test (or validation) targets drawn as `eval.sample` says
+    (`gti.data.subsample`), in user order."""
+    return subsample(split.test if on == "test" else split.valid, config.users, config.seed, config.sample)
 
 
 def write_predictions(out: Path, examples: list[Example], ranks: list[int | None], top: list[list[int]],
@@ -123,7 +123,7 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
     options = config.train
     if not options.validate_every:
         return None
-    examples = split.valid[: options.validate_users]
+    examples = subsample(split.valid, options.validate_users, config.eval.seed, config.eval.sample)
     if not examples:
         raise GtiError("train.validate_every: the split has no validation examples (users need 3+ items)")
     prompts = [builder.seqrec(e.history).prompt for e in examples]
@@ -156,7 +156,7 @@ def run_eval(config: RunConfig, previous: Weights, shared: Shared, folder: Path,
         model, tokenizer, _, _ = extended_backbone(config.model, shared.sids.sids, previous.path)
         model.to(compute_device())
         with torch.no_grad():
-            return evaluate_into(model, tokenizer, shared.builder(tokenizer), eval_settings(config, on),
+            return evaluate_into(model, tokenizer, shared.builder(tokenizer, config.model.name), eval_settings(config, on),
                                  shared.data.split, shared.sids.sids, out, on)
 
     key = eval_key(eval_settings(config, on), config.train, shared.data.split.is_cold and on == "test") | (

@@ -38,7 +38,7 @@ def run_finetune(config: RunConfig, method: Method, previous: Weights, shared: S
 
     def build(out: Path, work: Path) -> dict:
         model, tokenizer, new_ids, _ = extended_backbone(config.model, sids.sids, previous.path)
-        builder = shared.builder(tokenizer)
+        builder = shared.builder(tokenizer, config.model.name)
         examples = seqrec_examples(split.train, config.finetune.samples, config.prompts.history)
 
         def snapshot(step: int, trained, progress: TrainResult) -> None:

@@ -47,7 +47,7 @@ def run_ground(config: RunConfig, previous: Weights, shared: Shared, folder: Pat
 
     def build(out: Path, work: Path) -> dict:
         model, tokenizer, new_ids, _ = extended_backbone(config.model, sids.sids, previous.path)
-        builder = shared.builder(tokenizer)
+        builder = shared.builder(tokenizer, config.model.name)
         samples = grounding_samples(config, shared, builder, ground_on)
         steps = settings.steps if settings.epochs is None else math.ceil(settings.epochs * len(samples) / settings.batch_size)
         result = ground(

@@ -20,17 +20,60 @@ LENGTH_GROUP_BATCHES = 64  # length grouping sorts windows of this many batches
 
 @dataclass
 class Batch:
-    """A left-padded batch; answers occupy the last positions of each row."""
+    """A left-padded batch (answers occupy the last positions of each row), or a packed one (`attention_mask` None:
+    several samples per row, each attending only to itself, `answer_mask` over every position)."""
 
     input_ids: torch.Tensor  # (B, T)
-    attention_mask: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor | None  # (B, T); None for a packed batch
     position_ids: torch.Tensor  # (B, T)
-    answer_mask: torch.Tensor  # (B, A+1): which of the last A+1 next-token targets are answer tokens
+    answer_mask: torch.Tensor  # (B, A+1): which of the last A+1 next-token targets are answer tokens; packed: (B, T)
     tokens: int
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.position_ids.to(device),
-                     self.answer_mask.to(device), self.tokens)
+        mask = None if self.attention_mask is None else self.attention_mask.to(device)
+        return Batch(self.input_ids.to(device), mask, self.position_ids.to(device), self.answer_mask.to(device),
+                     self.tokens)
+
+
+def pack_rows(lengths: Sequence[int]) -> list[list[int]]:
+    """Sample indices per row: first-fit decreasing into rows as long as the longest sample."""
+    width = max(lengths)
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        for row, left in enumerate(room):
+            if lengths[index] <= left:
+                rows[row].append(index)
+                room[row] -= lengths[index]
+                break
+        else:
+            rows.append([index])
+            room.append(width - lengths[index])
+    return rows
+
+
+def collate_packed(samples: Sequence[Sample], pad_id: int) -> Batch:
+    """Samples packed into as few rows as hold the longest (`pack_rows`), no attention mask: each sample's position
+    ids restart at 0, from which the model builds a block-diagonal causal mask (transformers' packed-sequence path:
+    sdpa and eager attention), so every sample sees only itself. A row's padding comes first, as a segment of its own.
+    The loss over the answers equals `collate`'s."""
+    sequences = [s.prompt + s.answer for s in samples]
+    rows = pack_rows([len(sequence) for sequence in sequences])
+    width = max(len(sequence) for sequence in sequences)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    answers = torch.zeros((len(rows), width), dtype=torch.bool)
+    for row, members in enumerate(rows):
+        used = sum(len(sequences[i]) for i in members)
+        start = width - used
+        positions[row, :start] = torch.arange(start)
+        for i in members:
+            length = len(sequences[i])
+            input_ids[row, start:start + length] = torch.tensor(sequences[i])
+            positions[row, start:start + length] = torch.arange(length)
+            answers[row, start + len(samples[i].prompt):start + length] = True
+            start += length
+    return Batch(input_ids, None, positions, answers, sum(len(sequence) for sequence in sequences))
 
 
 def collate(samples: Sequence[Sample], pad_id: int) -> Batch:
@@ -45,7 +88,12 @@ def collate(samples: Sequence[Sample], pad_id: int) -> Batch:
 
 
 def answer_loss(model: PreTrainedModel, batch: Batch, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy over the answer tokens of a batch: their `mean` or their `sum`."""
+    """Cross-entropy over the answer tokens of a batch (left-padded or packed): their `mean` or their `sum`."""
+    if batch.attention_mask is None:  # packed: answers anywhere in a row, logits at every position
+        logits = model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits  # (B, T, V)
+        mask = batch.answer_mask[:, 1:]  # (B, T-1): token t+1 is an answer token
+        return torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), batch.input_ids[:, 1:][mask],
+                                                 reduction=reduction)
     keep = batch.answer_mask.shape[1]
     logits = model(
         input_ids=batch.input_ids,

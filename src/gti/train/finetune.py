@@ -11,6 +11,7 @@ learning rate: AdamW then updates them exactly as a parameter group of their own
 would (`gti.train.rows.RowGroup`), tied or untied, while everything else steps at `lr`.
 """
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import PreTrainedModel
 
 from gti.config import FinetuneConfig, LcrecConfig, TrainConfig
-from gti.data import Example
+from gti.data import Example, windows
 from gti.errors import GtiError
 from gti.lm.prompts import PromptBuilder, Sample
 from gti.lm.vocab import embedding_matrices, only_new_rows_train
@@ -34,16 +35,26 @@ def seqrec_examples(train_sequences: dict[str, list[str]], samples: str, max_his
 
     Args:
         train_sequences: user -> training items (leave-one-out: all but the last two).
-        samples: `last` (each user's last training item as target) or `sliding` (every prefix).
-        max_history: histories keep their last N items.
+        samples: `last` (each user's last training item as target), `sliding` (every prefix) or `sequence`
+            (each window of `gti.data.windows`, one example whose history is the window but its last item:
+            `PromptBuilder.sequence_sample` then trains every item of the window after the first at once).
+        max_history: histories keep their last N items (a sequence window holds at most N + 1).
     """
     examples = []
     for user, sequence in train_sequences.items():
+        if samples == "sequence":
+            examples += [Example(user, tuple(window[:-1]), window[-1]) for window in windows(sequence, max_history)]
+            continue
         targets = range(1, len(sequence)) if samples == "sliding" else range(len(sequence) - 1, len(sequence))
         for end in targets:
             if end >= 1:
                 examples.append(Example(user, tuple(sequence[max(0, end - max_history):end]), sequence[end]))
     return examples
+
+
+def finetune_steps(config: FinetuneConfig, samples: int) -> int:
+    """`finetune.steps`, or with `finetune.epochs` the steps of that many passes over `samples` samples."""
+    return config.steps if config.epochs is None else math.ceil(config.epochs * samples / config.batch_size)
 
 
 def lora_target_modules(model: PreTrainedModel) -> list[str]:
@@ -130,7 +141,7 @@ def finetune(
     """
     samples = finetune_samples(builder, examples, config, tasks)
     options = dict(
-        steps=config.steps, lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
+        steps=finetune_steps(config, len(samples)), lr=config.lr, batch_size=config.batch_size, pad_id=pad_id,
         seed=config.seed, warmup_steps=config.warmup_steps, description=f"finetune ({config.mode})",
         options=options, workdir=workdir, validate=validate, schedule=config.schedule,
         snapshot_steps=snapshot_steps, snapshot=snapshot,

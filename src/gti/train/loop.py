@@ -30,14 +30,7 @@ from gti.distributed import accelerator as make_accelerator
 from gti.errors import GtiError
 from gti.lm.prompts import Sample
 from gti.progress import Progress
-from gti.train.batches import (  # noqa: F401 (the loop's batching, importable from here)
-    LENGTH_GROUP_BATCHES,
-    Batch,
-    BatchPlan,
-    answer_loss,
-    collate,
-    epoch_batches,
-)
+from gti.train.batches import LENGTH_GROUP_BATCHES, Batch, BatchPlan, answer_loss, collate, collate_packed, epoch_batches  # noqa: F401 (the loop's batching, importable from here)
 from gti.train.memory import check_fits
 from gti.train.records import Checkpoints, TrainLog, checkpoint_due, interruptible
 from gti.train.rows import RowGroup
@@ -276,7 +269,7 @@ def _step(run: _Run, step: int) -> float:
     pieces = [mine[i::options.grad_accum] for i in range(options.grad_accum)]
     total, tokens = torch.zeros((), device=accelerator.device), 0
     for number, piece in enumerate(pieces):
-        batch = collate([run.samples[i] for i in piece], run.pad_id).to(accelerator.device)
+        batch = (collate_packed if options.pack else collate)([run.samples[i] for i in piece], run.pad_id).to(accelerator.device)
         sync = number == len(pieces) - 1 or world == 1
         with (nullcontext() if sync else accelerator.no_sync(run.model)), autocast(result.precision, accelerator.device):
             loss_sum = answer_loss(run.model, batch, reduction="sum")

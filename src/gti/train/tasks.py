@@ -23,7 +23,10 @@ T = TypeVar("T")
 
 
 def seqrec_samples(builder: PromptBuilder, examples: Sequence[Example], seed: int) -> list[Sample]:
-    """One next-item sample per example, its phrasing drawn by a generator seeded with `seed`."""
+    """One next-item sample per example, its phrasing drawn by a generator seeded with `seed`; in the sequence layout
+    (`builder.sequence`) one sample per window, every item of it after the first a target."""
+    if builder.sequence:
+        return [builder.sequence_sample((*e.history, e.target)) for e in examples]
     rng = random.Random(seed)
     return [builder.seqrec(e.history, e.target, rng.randrange(builder.seqrec_phrasings)) for e in examples]
 
