@@ -43,6 +43,12 @@ def test_every_method_trains_on_whole_sequences_and_records_its_curve(sequence_r
         assert manifest["best_step"] <= steps and len(read(sequence_run / name / "finetune" / "losses.json")) <= steps
         assert results["methods"][name]["history"] == 4
     assert results["methods"]["sasrec"]["history"] == 4
+    for name in ("sasrec", "mean", "scratch"):  # the validation curve and the kept point, in results and the report
+        result = results["methods"][name]
+        assert result["validations"] and result["best"] in [v.get("step", v.get("epoch")) for v in result["validations"]]
+    assert all("train_tokens" in v for v in results["methods"]["mean"]["validations"])
+    assert (sequence_run / "validation_curves.png").stat().st_size > 10_000
+    assert "Validation curves" in (sequence_run / "report.html").read_text()
 
 
 def test_the_scratch_method_is_a_small_random_decoder_over_the_sid_tokens(sequence_run):

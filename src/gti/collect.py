@@ -57,6 +57,8 @@ def method_result(layout: RunLayout, name: str, evaluated: bool) -> MethodResult
     if not evaluated:
         return result
     finetune = layout.stage(name, "finetune")
+    manifest = read_json(finetune / MANIFEST)
+    result.validations, result.best = manifest.get("validations"), manifest.get("best_step")
     result.by_budget = budget_curve([(finetune, layout.stage(name, "eval"))], [ground])[0]
     losses = read_json(finetune / "losses.json")[-10:]
     result.finetune_final_loss = round(sum(losses) / len(losses), 4) if losses else None
@@ -68,6 +70,9 @@ def anchor_result(layout: RunLayout, name: str, evaluated: bool) -> MethodResult
     fit = read_json(layout.stage(name, "fit") / MANIFEST)
     result = MethodResult(kind="anchor", seconds=_seconds(layout, name, ANCHOR_STAGES), train_tokens=None,
                           train_seconds=fit["train_seconds"], compute={"fit": {key: fit.get(key) for key in FIT_RECORD}})
+    curve = layout.stage(name, "fit") / "validations.json"
+    if curve.is_file():
+        result.validations, result.best = read_json(curve), fit.get("best_epoch")
     return _evaluation(result, layout, name) if evaluated else result
 
 

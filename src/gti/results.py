@@ -49,6 +49,11 @@ class MethodResult:
     train_tokens: float | None = 0
     """LM tokens processed by every training stage (prompt + answer, padding excluded); None for an anchor."""
     train_seconds: float = 0.0
+    validations: list[dict] | None = None
+    """The validation curve: per validation {"step", "train_tokens", "train_seconds", measures} of the fine-tuning
+    (`train.validate_every`), or SASRec's per epoch {"epoch", "recall@10", "loss", "train_loss"}; None without one."""
+    best: int | None = None
+    """The step (SASRec: epoch) whose weights were kept, when validation chose them."""
     history: int | None = None
     """The most history items the method read per test user (`gti.config.history_items`; None: popularity reads none)."""
     by_budget: list[BudgetPoint] = field(default_factory=list)
@@ -68,7 +73,7 @@ class MethodResult:
         for item in fields(self):
             value = getattr(self, item.name)
             if value is None and item.name in ("paired_vs_mean", "paired_vs_anchors", "metrics_seed_std", "by_seed",
-                                               "folder", "cold_start", "history"):
+                                               "folder", "cold_start", "history", "validations", "best"):
                 continue
             if item.name == "by_budget":
                 value = [asdict(point) for point in value]

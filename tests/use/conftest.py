@@ -18,6 +18,18 @@ WORDS = "movie comedy drama action story toy love war night day man woman city h
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """`<tmp>/run` after `gti run` (method gti), with its dataset in `<tmp>/dataset`."""
+    return _trained(tmp_path_factory, ["init.method=gti"])
+
+
+@pytest.fixture(scope="session")
+def sequence_run(tmp_path_factory):
+    """The same with mean init fine-tuned on whole sequences (`finetune.samples = "sequence"`), paper prompts (a
+    separator between items)."""
+    return _trained(tmp_path_factory, ["init.method=mean", "finetune.samples=sequence", "prompts.style=paper",
+                                       "train.pack=true"])
+
+
+def _trained(tmp_path_factory, extra: list[str]):
     root = tmp_path_factory.mktemp("use")
     dataset = root / "dataset"
     dataset.mkdir()
@@ -36,7 +48,7 @@ def trained_run(tmp_path_factory):
     make_tiny_model(len(tokenizer)).save_pretrained(model)
     tokenizer.save_pretrained(model)
     settings = [
-        f"data.source={json.dumps(str(dataset))}", f"model.name={json.dumps(str(model))}", "init.method=gti",
+        f"data.source={json.dumps(str(dataset))}", f"model.name={json.dumps(str(model))}", *extra,
         "sids.levels=2", "sids.codes=4", "ground.steps=2", "ground.batch_size=4",
         "finetune.steps=2", "finetune.batch_size=4", "eval.beams=5", "train.precision=float32",
     ]

@@ -95,6 +95,20 @@ def test_gti_config_says_how_to_ask_the_model(exported, trained_run):
 
 def test_the_model_cards_transformers_snippet_gives_gti_recommends_top_k(exported, recommender):
     """The card's recipe, run as written (only the folder, history and k filled in), with plain transformers."""
+    snippet_answers_as_recommend(exported, recommender)
+
+
+def test_the_snippet_also_follows_the_sequence_layout(sequence_run, tmp_path):
+    out = tmp_path / "tiny-sequence"
+    assert main(["export", str(sequence_run), "--method", "mean", "--out", str(out)]) == 0
+    prompt = json.loads((out / "gti_config.json").read_text())["next_item_prompt"]
+    assert prompt["layout"] == "sequence" and prompt["separator"] == ", "
+    loaded = Recommender.from_pretrained(out)
+    assert loaded.settings.sequence and loaded.builder.sequence
+    snippet_answers_as_recommend(out, loaded)
+
+
+def snippet_answers_as_recommend(exported, recommender):
     import subprocess
     import sys
 

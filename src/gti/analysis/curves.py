@@ -1,4 +1,5 @@
-"""Budget curves: a metric against fine-tuning steps and against training tokens, one line per method."""
+"""Budget curves (a metric against fine-tuning steps and against training tokens, one line per method) and
+validation curves (each method's validation measure as it trained: did it converge?)."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from gti.analysis.plots import _save
 
 _COLORS = {"mean": "#1f77b4", "gti": "#d62728", "lcrec": "#2ca02c", "gti+lcrec": "#9467bd",
            "text": "#ff7f0e", "random": "#8c564b", "mean-hf": "#17becf", "rows-first": "#6a3d9a",
-           "mean-rowlr": "#7f7f7f"}
+           "mean-rowlr": "#7f7f7f", "scratch": "#bcbd22", "sasrec": "#e377c2"}
 
 
 def plot_budget_curves(
@@ -101,4 +102,36 @@ def plot_grounding_curve(
     figure.text(0.5, -0.02, "bars and band: 95% CI over test users; tokens: prompt + answer, padding excluded, grounding "
                 "and fine-tuning; the fine-tuning budget is the same at every point", ha="center", fontsize=8, color="#555")
     figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_validation_curves(curves: dict[str, dict], path: str | Path) -> Path:
+    """Each method's validation curve: LM methods by training tokens (left), SASRec by epoch (right).
+
+    Args:
+        curves: method -> {"x": [...], "y": [...], "measure": name, "best": x of the kept weights or None,
+            "kind": "lm" or "anchor"}.
+        path: where to write the PNG.
+
+    Returns:
+        The path written.
+    """
+    panels = [kind for kind in ("lm", "anchor") if any(c["kind"] == kind for c in curves.values())]
+    figure = Figure(figsize=(5.8 * len(panels), 3.8))
+    for index, kind in enumerate(panels):
+        axes = figure.add_subplot(1, len(panels), index + 1)
+        measures = set()
+        for method, curve in curves.items():
+            if curve["kind"] != kind:
+                continue
+            measures.add(curve["measure"])
+            line, = axes.plot(curve["x"], curve["y"], marker="o", markersize=3, label=method, color=_COLORS.get(method))
+            if curve.get("best") is not None:
+                best = curve["x"].index(curve["best"])
+                axes.plot([curve["x"][best]], [curve["y"][best]], marker="*", markersize=12, color=line.get_color())
+        axes.set_xlabel("training tokens" if kind == "lm" else "epoch")
+        axes.set_ylabel(f"validation {', '.join(sorted(measures))}")
+        axes.set_title(("LM methods" if kind == "lm" else "SASRec") + " (star: weights kept)")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
     return _save(figure, path)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gti.analysis.cold import cold_note, cold_tables
 from gti.analysis.constants import SHOWN_METRICS, STAGES
-from gti.analysis.curves import plot_budget_curves
+from gti.analysis.curves import plot_budget_curves, plot_validation_curves
 from gti.analysis.plots import plot_training_curves
 from gti.analysis.tables import anchor_fits, grid_points, versus_anchors
 from gti.artifacts import atomic_write
@@ -145,6 +145,24 @@ def _grid_section(results: Comparison) -> list[str]:
             + "</p>", _table(header, rows)]
 
 
+def validation_curves(results: Comparison, monitor: str) -> dict[str, dict]:
+    """Method -> its validation curve for `plot_validation_curves` (LM methods: `monitor` by training tokens; SASRec:
+    recall@10 by epoch); methods without one are left out."""
+    found = {}
+    for method, result in results.methods.items():
+        points = result.validations or []
+        if result.kind == "anchor" and points:
+            found[method] = {"kind": "anchor", "measure": "recall@10", "x": [p["epoch"] for p in points],
+                             "y": [p["recall@10"] for p in points], "best": result.best}
+        elif points and monitor in points[0]:
+            by = "train_tokens" if "train_tokens" in points[0] else "step"
+            steps = [p["step"] for p in points]
+            found[method] = {"kind": "lm", "measure": monitor, "x": [p[by] for p in points],
+                             "y": [p[monitor] for p in points],
+                             "best": points[steps.index(result.best)][by] if result.best in steps else None}
+    return found
+
+
 def write_html_report(results: Comparison, run_dir: Path) -> Path:
     """Write `run_dir/report.html` (and `training_curves.png`) from a comparison."""
     run_dir = Path(run_dir)
@@ -216,6 +234,11 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     if any(any(lines.values()) for lines in curves.values()):
         plot_training_curves(curves, run_dir / "training_curves.png")
         parts.append("<h2>Training</h2>" + _image(run_dir / "training_curves.png", "training loss"))
+    validation = validation_curves(results, str(config.get("train", {}).get("monitor", "loss")))
+    if validation:
+        plot_validation_curves(validation, run_dir / "validation_curves.png")
+        parts.append("<h2>Validation curves</h2>" + _image(run_dir / "validation_curves.png",
+                                                            "each method's validation measure as it trained"))
     parts.append("<h2>Seconds per stage</h2>")
     parts.append(_table(["method", "init", "ground", "finetune", "fit", "eval"], second_rows))
     parts.append("</body></html>")

@@ -321,7 +321,8 @@ def _validate(run: _Run, validate: Callable, step: int) -> None:
     run.model.train()
     if options.monitor not in measures:
         raise GtiError(f"train.monitor: {options.monitor!r} is not a validation measure ({', '.join(measures)})")
-    result.validations.append({"step": done, **measures})
+    result.validations.append({"step": done, "train_tokens": result.tokens, "train_seconds": round(result.seconds, 2),
+                               **measures})
     run.log.write({"step": step, **{f"validation/{k}": v for k, v in measures.items()}})
     if _better(measures[options.monitor], run.best_value, options.monitor):
         run.best_value, run.bad, result.best_step = measures[options.monitor], 0, done
