@@ -236,3 +236,23 @@ def test_the_grounding_curve_reads_one_point_per_file_and_refuses_other_differen
         collect([files[0], other])
     with pytest.raises(SystemExit, match="two files at the same ground.steps"):
         collect([files[0], files[0]])
+
+
+@pytest.mark.slow
+def test_sequence_vs_sliding_quick_records_both_variants_on_the_same_users(tmp_path):
+    out = tmp_path / "sequence.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, "benchmarks/sequence_vs_sliding.py", "--quick", "--out", str(out),
+               "--set", "eval.beams=10"]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(out.read_text())
+    sliding, sequence = result["variants"]["sliding"], result["variants"]["sequence"]
+    assert sequence["examples"] < sliding["examples"]  # one example per user window instead of one per target
+    for variant in (sliding, sequence):
+        assert variant["validations"] and variant["steps"] > 0 and variant["train_tokens"] > 0
+        assert variant["validations"][-1]["step"] == variant["steps"]  # validated where it stopped
+    assert set(result["sequence_minus_sliding"]) == {"recall@10", "ndcg@10"}
+    diff = sequence["metrics"]["recall@10"] - sliding["metrics"]["recall@10"]
+    assert abs(result["sequence_minus_sliding"]["recall@10"]["diff"] - diff) < 1e-9
+    assert str(tmp_path) not in out.read_text() and result["machine"]["cpu_cores"]

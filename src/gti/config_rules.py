@@ -66,7 +66,7 @@ def validate(config: RunConfig) -> RunConfig:
         raise GtiError("sids.codes: must be at least 2")
     for section, key in [("ground", "steps"), ("ground", "unfreeze_steps"), ("finetune", "steps"), ("finetune", "warmup_steps"),
                          ("train", "checkpoint_every"), ("train", "checkpoint_minutes"), ("train", "validate_every"), ("train", "patience"),
-                         ("sasrec", "patience"), ("sasrec", "validate_users"), ("eval", "invalid_users")]:
+                         ("sasrec", "patience"), ("sasrec", "validate_users"), ("train", "max_seconds"), ("eval", "invalid_users")]:
         if getattr(getattr(config, section), key) < 0:
             raise GtiError(f"{section}.{key}: must not be negative")
     for section, key in [("ground", "lr"), ("ground", "unfreeze_lr"), ("finetune", "lr"), ("finetune", "new_rows_lr"),

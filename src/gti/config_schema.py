@@ -161,6 +161,9 @@ class TrainConfig:
     """Validation measure for early stopping and for keeping the best weights: a metric name or `loss`."""
     patience: int = 0
     """Stop after this many validations without improvement (0: never stop early)."""
+    max_seconds: float = 0
+    """Stop once training has taken this many seconds (validation excluded), validating there first (0: no cap). For
+    comparisons at equal training seconds; where a run stops then depends on the machine's speed."""
 
 
 @dataclass

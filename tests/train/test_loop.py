@@ -125,6 +125,18 @@ def test_early_stopping_keeps_the_best_validated_weights():
         assert torch.equal(kept, saved)
 
 
+def test_a_seconds_cap_stops_training_and_validates_where_it_stops(monkeypatch):
+    import gti.train.loop as loop
+
+    clock = iter(range(0, 10_000, 10))  # every reading of the clock is 10 s later
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    options = TrainConfig(precision="float32", validate_every=100, max_seconds=25)
+    _, result = _run(steps=12, options=options, validate=lambda model: {"recall@10": 0.5, "loss": 1.0})
+    assert result.stopped_early and len(result.losses) < 12 and result.seconds >= 25
+    assert [v["step"] for v in result.validations] == [len(result.losses)]  # the stop point was validated
+    assert result.validations[0]["train_seconds"] >= 25 and result.validations[0]["train_tokens"] == result.tokens
+
+
 def test_an_unknown_monitor_is_named():
     with pytest.raises(GtiError, match="'ndcg@5' is not a validation measure"):
         _run(options=TrainConfig(precision="float32", validate_every=2, monitor="ndcg@5"), validate=lambda m: {"loss": 1.0})

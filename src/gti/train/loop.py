@@ -153,9 +153,12 @@ def _train(model, samples, parameters, *, steps, lr, batch_size, pad_id, seed, w
             if on_step is not None:
                 on_step(step, value)
             done = step + 1
-            if validate is not None and options.validate_every and (done % options.validate_every == 0 or done == steps):
+            out_of_time = bool(options.max_seconds) and run.result.seconds >= options.max_seconds
+            if validate is not None and options.validate_every and (
+                    done % options.validate_every == 0 or done == steps or out_of_time):
                 with _paused(run):
                     _validate(run, validate, step)
+            run.result.stopped_early |= out_of_time
             if snapshot is not None and done in snapshot_steps and done < steps:
                 with _paused(run):
                     _take_snapshot(run, snapshot, done)
