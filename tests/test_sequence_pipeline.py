@@ -6,9 +6,9 @@ import pytest
 from safetensors.torch import load_file
 
 from gti.cli import main
+from gti.config import load_config
 from gti.errors import GtiError
 from gti.runner import run
-from gti.config import load_config
 from test_pipeline_cli import run_args, tiny_dataset, tiny_model_dir  # noqa: F401 (fixtures)
 
 SEQUENCE = ("finetune.samples=sequence", "train.pack=true", "finetune.epochs=3", "finetune.batch_size=4",

@@ -156,7 +156,7 @@ class TrainConfig:
     validate_every: int = 0
     """Fine-tuning: evaluate on the validation split every N steps (0: never)."""
     validate_users: int = 200
-    """Validation users (drawn as `eval.sample` and `eval.seed` say: by default a seeded random sample)."""
+    """Validation users (drawn as `eval.sample` and `eval.users_seed` say: by default a seeded random sample)."""
     monitor: str = "recall@10"
     """Validation measure for early stopping and for keeping the best weights: a metric name or `loss`."""
     patience: int = 0
@@ -278,9 +278,9 @@ class EvalConfig:
     users: int | None = None
     """Evaluate N test users (in a cold-items split, N of each test set), drawn as `sample` says; None evaluates all."""
     sample: str = "random"
-    """How `users` (and `train.validate_users`) are drawn: `random` (a sample seeded with `seed`, kept in user order)
-    or `first` (the first N in user order, which are not representative: e.g. users of one sign-up period)."""
-    seed: int = 0
+    """How `users` (and `train.validate_users`) are drawn: `random` (a sample seeded with `users_seed`, kept in user
+    order) or `first` (the first N in user order, which are not representative: e.g. users of one sign-up period)."""
+    users_seed: int = 0
     """Seed of the `random` sample of evaluated users."""
     beams: int = 20
     """Beam width (at least the largest K)."""

@@ -121,7 +121,7 @@ def run_anchor_eval(name: str, config: RunConfig, fitted: Weights, data: DataArt
         return {"users": len(examples), "split": on}
 
     key = {"beams": settings.beams, "users": settings.users} | (
-        {"sample": settings.sample, "seed": settings.seed} if settings.users else {}) | ({} if on == "test" else {"split": on}) | (
+        {"sample": settings.sample, "users_seed": settings.users_seed} if settings.users else {}) | ({} if on == "test" else {"split": on}) | (
         {"cold_beams": settings.cold_beams} if cold else {})
     manifest, _ = run_stage(folder, key, {"fit": fitted.key}, build)
     return EvalArtifact(manifest["key"], folder)

@@ -32,7 +32,7 @@ Ranker = Callable[[list[Example], str], list[list[int]]]
 
 def cold_examples(config: EvalConfig, split: Split) -> dict[str, list[Example]]:
     """The examples of each test set an evaluation ranks: `eval.users` of each, drawn as `eval.sample` says."""
-    return {name: subsample(examples, config.users, config.seed, config.sample)
+    return {name: subsample(examples, config.users, config.users_seed, config.sample)
             for name, examples in split.test_sets().items()}
 
 

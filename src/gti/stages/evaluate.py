@@ -52,7 +52,7 @@ def eval_settings(config: RunConfig, on: str = "test") -> EvalConfig:
 def eval_examples(config: EvalConfig, split: Split, on: str = "test") -> list[Example]:
     """The examples an evaluation ranks: `eval.users` test (or validation) targets drawn as `eval.sample` says
     (`gti.data.subsample`), in user order."""
-    return subsample(split.test if on == "test" else split.valid, config.users, config.seed, config.sample)
+    return subsample(split.test if on == "test" else split.valid, config.users, config.users_seed, config.sample)
 
 
 def write_predictions(out: Path, examples: list[Example], ranks: list[int | None], top: list[list[int]],
@@ -123,7 +123,7 @@ def validator(config: RunConfig, builder: PromptBuilder, tokenizer, split: Split
     options = config.train
     if not options.validate_every:
         return None
-    examples = subsample(split.valid, options.validate_users, config.eval.seed, config.eval.sample)
+    examples = subsample(split.valid, options.validate_users, config.eval.users_seed, config.eval.sample)
     if not examples:
         raise GtiError("train.validate_every: the split has no validation examples (users need 3+ items)")
     prompts = [builder.seqrec(e.history).prompt for e in examples]
