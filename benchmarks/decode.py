@@ -24,6 +24,12 @@ same interleaving after one warm-up each):
 
 Both must give the same scores; the largest gap is recorded.
 
+Then the benchmark setting (`benchmark_setting`): 10 beams, sequence-layout prompts of 20-item histories
+(`finetune.samples = "sequence"`), for float32 and, on a CPU with native bf16, bfloat16 layers (SID
+log-probabilities stay float32), at batch sizes 8 to 64: ours against its floor, interleaved per mode; the
+largest gap between a prompt's scores batched and alone per precision; the best batch per precision and a
+full-Beauty test pass (22,363 users) at its rate.
+
 Usage: python benchmarks/decode.py [--repeats N] [--quick] [--out PATH]
   --quick: a tiny random Llama, random semantic ids, 8 prompts and 5 beams, written to
   results/decode_quick.json: a smoke test of the script, not a measurement.
@@ -40,7 +46,10 @@ import gti.data
 import gti.rec
 import gti.sid
 from gti.artifacts import write_json
+from gti.config import PromptConfig
+from gti.device import autocast, resolve_precision
 from gti.lm.backbone import load_backbone
+from gti.lm.prompts import PromptBuilder
 from gti.lm.vocab import extend_vocabulary, initialize
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
 from timing import add_timing_arguments, interleaved, ratio, spread
@@ -58,6 +67,12 @@ POOL_BATCH = 20
 SPEEDUP_TARGET = 1.0  # ours at least as fast as generate
 FLOOR_TARGET = 1.1  # ours' seconds at most 10% above its own forward passes
 POOL_TARGET = 1.0  # the shared-cache scorer at least as fast as full sequences
+MODES_BEAMS = 10  # the benchmark setting of issue 30: 10 beams, 20-item histories in the sequence layout
+MODES_ITEMS = 20
+MODES_PROMPTS = 48
+MODES_BATCHES = [8, 16, 32, 64]
+MODES_ALONE = 16  # prompts compared batched against alone
+BEAUTY_TEST_USERS = 22363
 QUICK = {"beams": 5, "batch": 4, "prompts": 8, "pool_candidates": 20}
 POOL_SEED = 0
 POOL_TOLERANCE = 1e-3  # largest score gap (nats) for the two pool scorers to count as agreeing
@@ -94,10 +109,12 @@ def left_pad(prompts: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor,
     return input_ids, mask
 
 
-def run_ours(model, prompts, trie, token_ids, pad_token_id) -> list[list[tuple[int, float]]]:
-    """(item row, score) lists from our constrained beam search."""
+def run_ours(model, prompts, trie, token_ids, pad_token_id, beams: int | None = None, batch: int | None = None,
+             precision: str = "float32") -> list[list[tuple[int, float]]]:
+    """(item row, score) lists from our constrained beam search (default: the module's beams and batch, float32)."""
     return gti.rec.constrained_beam_search(
-        model, prompts, trie, token_ids, beams=BEAMS, batch_size=BATCH, pad_token_id=pad_token_id
+        model, prompts, trie, token_ids, beams=beams or BEAMS, batch_size=batch or BATCH, pad_token_id=pad_token_id,
+        precision=precision,
     )
 
 
@@ -150,22 +167,76 @@ def run_hf(model, prompts, trie, token_ids, pad_token_id) -> list[list[tuple[int
 
 
 @torch.no_grad()
-def run_floor(model, prompts, trie, token_ids, pad_token_id) -> None:
+@torch.no_grad()
+def run_floor(model, prompts, trie, token_ids, pad_token_id, beams: int | None = None, batch: int | None = None,
+              precision: str = "float32") -> None:
     """The forward passes of our search alone: prefill B rows, expand the cache, L-1 steps on B*beams rows."""
-    for start in range(0, len(prompts), BATCH):
-        input_ids, mask = left_pad(prompts[start : start + BATCH], pad_token_id)  # (B, T), (B, T)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
-        cache = DynamicCache(config=model.config)
-        model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1)
-        cache.batch_repeat_interleave(BEAMS)
-        mask = mask.repeat_interleave(BEAMS, dim=0)  # (B*beams, T)
-        next_position = positions[:, -1].repeat_interleave(BEAMS) + 1  # (B*beams,)
-        for level in range(trie.levels - 1):
-            tokens = token_ids[level][:BEAMS].repeat(len(input_ids))[:, None]  # (B*beams, 1)
-            mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)  # (B*beams, T+level+1)
-            positions = next_position[:, None]  # (B*beams, 1)
-            model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=cache)
-            next_position = next_position + 1
+    beams, batch = beams or BEAMS, batch or BATCH
+    with autocast(precision, model.device):
+        for start in range(0, len(prompts), batch):
+            input_ids, mask = left_pad(prompts[start : start + batch], pad_token_id)  # (B, T), (B, T)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
+            cache = DynamicCache(config=model.config)
+            model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, logits_to_keep=1)
+            cache.batch_repeat_interleave(beams)
+            mask = mask.repeat_interleave(beams, dim=0)  # (B*beams, T)
+            next_position = positions[:, -1].repeat_interleave(beams) + 1  # (B*beams,)
+            for level in range(trie.levels - 1):
+                tokens = token_ids[level][:beams].repeat(len(input_ids))[:, None]  # (B*beams, 1)
+                mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)  # (B*beams, T+level+1)
+                positions = next_position[:, None]  # (B*beams, 1)
+                model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=cache)
+                next_position = next_position + 1
+
+
+def sequence_prompts(tokenizer, sids: gti.sid.SemanticIds, examples: list[gti.data.Example], items: int) -> list[list[int]]:
+    """Sequence-layout prompts (`finetune.samples = "sequence"`): the compact prefix, then the SIDs of the last
+    `items` history items, as `gti.lm.prompts.PromptBuilder` writes them (chat template off)."""
+    builder = PromptBuilder(tokenizer, sids, {}, PromptConfig(style="compact", chat=False, history=items), sequence=True)
+    return [builder.seqrec(example.history).prompt for example in examples]
+
+
+def eval_modes(model, tokenizer, sids, trie, token_ids, repeats: int, quick: bool) -> dict:
+    """The benchmark setting (`MODES_BEAMS` beams, `MODES_ITEMS`-item histories, sequence layout): prompts per second
+    of our search and of its floor per precision and batch size (interleaved, after a warm-up), the ratio to the
+    floor, the gap between batched and alone scores per precision, and a full-Beauty test pass at the best batch."""
+    examples = [e for e in gti.data.leave_one_out(gti.data.load_dataset("ml-100k")).test if len(e.history) >= MODES_ITEMS]
+    prompts = sequence_prompts(tokenizer, sids, examples[:8 if quick else MODES_PROMPTS], MODES_ITEMS)
+    beams = QUICK["beams"] if quick else MODES_BEAMS
+    precisions = ["float32"] + (["bfloat16"] if resolve_precision("auto") == "bfloat16" or quick else [])
+    batches = [2, 4] if quick else MODES_BATCHES
+    pad = tokenizer.pad_token_id
+    found: dict = {"beams": beams, "history_items": MODES_ITEMS, "prompts": len(prompts),
+                   "prompt_tokens": float(np.mean([len(p) for p in prompts])), "precisions": precisions,
+                   "batch_sizes": batches, "by_mode": {}}
+    compared = prompts[:MODES_ALONE]
+    for precision in precisions:
+        alone = run_ours(model, compared, trie, token_ids, pad, beams, 1, precision)
+        batched = run_ours(model, compared, trie, token_ids, pad, beams, len(compared), precision)
+        gap = max(abs(a[1] - b[1]) for one, many in zip(alone, batched) for a, b in zip(one, many))
+        same = sum([r for r, _ in one] == [r for r, _ in many] for one, many in zip(alone, batched))
+        for batch in batches:
+            sides = {side: (lambda run=run, batch=batch: run(model, prompts, trie, token_ids, pad, beams, batch,
+                                                             precision) and None)  # timed by wall clock
+                     for side, run in (("ours", run_ours), ("floor", run_floor))}
+            seconds = interleaved(sides, repeats)
+            found["by_mode"][f"{precision}/batch-{batch}"] = {
+                "precision": precision, "batch_size": batch,
+                "ours_prompts_per_s": len(prompts) / float(np.median(seconds["ours"])),
+                "floor_prompts_per_s": len(prompts) / float(np.median(seconds["floor"])),
+                "ratio_to_floor": ratio(seconds["ours"], seconds["floor"], FLOOR_TARGET, at_least=False),
+                "seconds": {side: spread(values) for side, values in seconds.items()},
+            }
+        found[f"{precision}_batched_vs_alone"] = {"prompts": len(compared), "max_abs_score_diff": gap,
+                                                  "same_ranked_lists": same}
+    for precision in precisions:
+        rows = [row for row in found["by_mode"].values() if row["precision"] == precision]
+        best = max(rows, key=lambda row: row["ours_prompts_per_s"])
+        found[f"{precision}_best_batch"] = best["batch_size"]
+        found[f"{precision}_full_beauty_test_pass_minutes"] = round(BEAUTY_TEST_USERS / best["ours_prompts_per_s"] / 60, 1)
+    found["full_beauty_note"] = (f"{BEAUTY_TEST_USERS:,} test users at the best batch's measured rate (an extrapolation "
+                                 "from these prompts: Beauty's SIDs have the same 4 tokens, its histories are shorter)")
+    return found
 
 
 def compare(ours: list[list[tuple[int, float]]], hf: list[list[tuple[int, float]]], item_ids: list[str]) -> dict:
@@ -323,6 +394,7 @@ def main() -> None:
         "seconds": {name: spread(values) for name, values in seconds.items()},
         **compare(found["ours"], found["hf"], sids.item_ids),
         **pool_speed(model, prompts[0], sids.codes, token_ids, args.repeats),
+        "benchmark_setting": eval_modes(model, tokenizer, sids, trie, token_ids, args.repeats, args.quick),
         "machine": machine(),
         **invocation(),
     })

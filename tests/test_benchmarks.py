@@ -88,6 +88,13 @@ def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
         [result["loop_vs_bare"]] if script == "train_throughput.py"
         else [result["speedup_vs_hf"], result["ratio_to_floor"], result["pool_speedup_vs_naive"]]
     )
+    if script == "decode.py":  # the benchmark setting: every precision x batch, each with its floor ratio
+        setting = result["benchmark_setting"]
+        assert len(setting["by_mode"]) == len(setting["precisions"]) * len(setting["batch_sizes"])
+        verdicts += [mode["ratio_to_floor"] for mode in setting["by_mode"].values()]
+        for precision in setting["precisions"]:
+            assert setting[f"{precision}_full_beauty_test_pass_minutes"] > 0
+            assert setting[f"{precision}_batched_vs_alone"]["same_ranked_lists"] <= setting["prompts"]
     for verdict in verdicts:
         assert len(verdict["runs"]) >= 5 and verdict["min"] <= verdict["median"] <= verdict["max"]
         assert verdict["met"] == (verdict["margin"] > 0 and verdict["spread"] < verdict["margin"])
