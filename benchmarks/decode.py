@@ -216,8 +216,8 @@ def eval_modes(model, tokenizer, sids, trie, token_ids, repeats: int, quick: boo
         gap = max(abs(a[1] - b[1]) for one, many in zip(alone, batched) for a, b in zip(one, many))
         same = sum([r for r, _ in one] == [r for r, _ in many] for one, many in zip(alone, batched))
         for batch in batches:
-            sides = {side: (lambda run=run, batch=batch: run(model, prompts, trie, token_ids, pad, beams, batch,
-                                                             precision) and None)  # timed by wall clock
+            sides = {side: (lambda run=run, batch=batch, precision=precision: run(
+                model, prompts, trie, token_ids, pad, beams, batch, precision) and None)  # timed by wall clock
                      for side, run in (("ours", run_ours), ("floor", run_floor))}
             seconds = interleaved(sides, repeats)
             found["by_mode"][f"{precision}/batch-{batch}"] = {
