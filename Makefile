@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence venv clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,14 @@ bench-fair: $(STAMP)
 COLD_ARGS ?=
 bench-cold: $(STAMP)
 	$(PY) benchmarks/beauty_cold.py $(COLD_ARGS)
+
+# the SASRec anchor against the literature: ML-100k, full Beauty, Toys (about 50 minutes on 2 cores)
+bench-sasrec: $(STAMP)
+	$(PY) benchmarks/sasrec_check.py
+
+# one LM method fine-tuned on sliding prompts and on whole sequences at equal training seconds (about 50 minutes)
+bench-sequence: $(STAMP)
+	$(PY) benchmarks/sequence_vs_sliding.py
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a second)
 bench-serve: demo

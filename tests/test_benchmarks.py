@@ -74,7 +74,7 @@ def test_committed_results_hold_no_absolute_path():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["train_throughput.py", "decode.py"])
+@pytest.mark.parametrize("script", ["train_throughput.py", "decode.py", "packing.py"])
 def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
     out = tmp_path / "result.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
@@ -85,8 +85,8 @@ def test_quick_mode_runs_and_records_its_verdicts(script, tmp_path):
     assert result["quick"] is True and result["cwd"] == "."
     assert str(ROOT) not in out.read_text() and str(tmp_path) not in out.read_text()
     verdicts = (
-        [result["loop_vs_bare"]] if script == "train_throughput.py"
-        else [result["speedup_vs_hf"], result["ratio_to_floor"], result["pool_speedup_vs_naive"]]
+        [result["loop_vs_bare"]] if script == "train_throughput.py" else [result["packed_vs_padded"]]
+        if script == "packing.py" else [result["speedup_vs_hf"], result["ratio_to_floor"], result["pool_speedup_vs_naive"]]
     )
     if script == "decode.py":  # the benchmark setting: every precision x batch, each with its floor ratio
         setting = result["benchmark_setting"]
