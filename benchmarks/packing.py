@@ -25,8 +25,8 @@ from gti.device import resolve_precision
 from gti.lm.prompts import Sample
 from gti.train.loop import train
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
-from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 from timing import add_timing_arguments, interleaved, ratio, spread
+from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 from train_throughput import fresh_model
 
 RESULTS = Path(__file__).parent / "results"
