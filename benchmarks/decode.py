@@ -26,7 +26,7 @@ Both must give the same scores; the largest gap is recorded.
 
 Then the benchmark setting (`benchmark_setting`): 10 beams, sequence-layout prompts of 20-item histories
 (`finetune.samples = "sequence"`), for float32 and, on a CPU with native bf16, bfloat16 layers (SID
-log-probabilities stay float32), at batch sizes 8 to 64: ours against its floor, interleaved per mode; the
+log-probabilities stay float32), at batch sizes 8, 16 and 32: ours against its floor, interleaved per mode; the
 largest gap between a prompt's scores batched and alone per precision; the best batch per precision and a
 full-Beauty test pass (22,363 users) at its rate.
 
