@@ -15,7 +15,7 @@ score method, from the two Wilson intervals), which is wider than a paired one w
 share users, i.e. conservative. Every replay writes its own full JSON (beside the table's) and this script
 a summary, benchmarks/results/sasrec_replay_cpu.json.
 
-Usage: python benchmarks/sasrec_replay.py [--tables fair,fair5000,toys,cold] [--out PATH]
+Usage: python benchmarks/sasrec_replay.py [--tables fair,fair5000,toys,cold,demo] [--out PATH] [--from-files]
 """
 
 import argparse
@@ -39,8 +39,23 @@ TABLES = {
     "toys": ("toys_confirm_cpu.json", "beauty_fair.py", ["--choices", str(CHOSEN), "--set", "data.source=../shared/data/toys",
                                                          "--set", "data.users=5000"]),
     "cold": ("beauty_cold_cpu.json", "beauty_cold.py", ["--choices", str(CHOSEN)]),
+    "demo": ("demo_float32_cpu.json", "collect_run.py", ["configs/demo.toml"]),
 }
 """Table -> (its committed JSON, the script that made it, the flags that replay its anchors)."""
+
+
+def replay_commands(table: str, out: Path) -> list[list[str]]:
+    """The commands that re-run a table's anchors into `out` (the demo: `gti compare` on its config, then
+    `collect_run.py`, as its JSON was made; the others: the table's benchmark script)."""
+    committed_file, script, flags = TABLES[table]
+    if table == "demo":
+        run_dir = f"runs/replay_{table}"
+        return [[sys.executable, "-m", "gti.cli", "compare", *flags, "--methods", "mostpop,sasrec", *FIRST,
+                 "--out", run_dir, "--overwrite"],
+                [sys.executable, "benchmarks/collect_run.py", run_dir, str(out), "--note",
+                 "the demo's anchors re-run with the fixed SASRec on the same 100 test users (eval.sample=first)"]]
+    return [[sys.executable, f"benchmarks/{script}", "--methods", "mostpop,sasrec", *flags, *FIRST,
+             "--run-dir", f"runs/replay_{table}", "--out", str(out)]]
 
 
 def replay_name(table_file: str) -> str:
@@ -63,13 +78,14 @@ def metrics_of(record: dict, name: str, cold: bool) -> tuple[dict, int]:
     if cold:
         entry = method["cold_start"]["warm"]["beam"]
         return entry["metrics"], entry["users"]
-    return method["metrics"], len(record["per_user"]["users"]) if record.get("per_user") else None
+    users = len(record["per_user"]["users"]) if record.get("per_user") else record["config"]["eval"]["users"]
+    return method["metrics"], users
 
 
 def summary(table: str, committed: dict, replay: dict) -> dict:
     """The replay against the committed table: popularity equal?, SASRec before and after, each LM row against it."""
     cold = table == "cold"
-    users = (replay["per_user"] and len(replay["per_user"]["users"])) if not cold else None
+    users = (replay.get("per_user") and len(replay["per_user"]["users"])) if not cold else None
     new, users_new = metrics_of(replay, "sasrec", cold)
     users = users or users_new
     old, _ = metrics_of(committed, "sasrec", cold)
@@ -131,13 +147,12 @@ def main() -> None:
     args = parser.parse_args()
     found = {}
     for table in args.tables.split(","):
-        committed_file, script, flags = TABLES[table]
+        committed_file = TABLES[table][0]
         out = RESULTS / replay_name(committed_file)
-        command = [sys.executable, f"benchmarks/{script}", "--methods", "mostpop,sasrec", *flags, *FIRST,
-                   "--run-dir", f"runs/replay_{table}", "--out", str(out)]
         start = time.perf_counter()
-        if not args.from_files and subprocess.run(command, cwd=ROOT).returncode != 0:
-            sys.exit(f"sasrec_replay: the {table} replay failed")
+        for command in [] if args.from_files else replay_commands(table, out):
+            if subprocess.run(command, cwd=ROOT).returncode != 0:
+                sys.exit(f"sasrec_replay: the {table} replay failed")
         replay = read_json(ROOT / out)
         found[table] = summary(table, read_json(ROOT / RESULTS / committed_file), replay)
         found[table]["wall_seconds"] = replay.get("wall_s") if args.from_files else round(time.perf_counter() - start, 1)
