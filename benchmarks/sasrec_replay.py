@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from gti.artifacts import read_json, write_json
+from gti.methods import uses_text
 from gti.rec import holm, wilson_ci
 from machine import invocation, machine  # benchmarks/machine.py, next to this script
 
@@ -119,17 +120,14 @@ def summary(table: str, committed: dict, replay: dict) -> dict:
     }
 
 
-TEXT_FREE = ("mostpop", "mean", "mean-rowlr", "rows-first")
-"""The cold table's text-free methods whose paired tests against GTI it holds (its SASRec was the broken one)."""
-
-
 def cold_holm(committed: dict) -> dict:
     """GTI against every text-free method of the committed cold table (`gti_vs_each`), Holm over them, per test set
     and decoding: the comparator fixed in advance instead of the best one on test results."""
     found = {}
     for test_set, by_decoding in (committed.get("gti_vs_each") or {}).items():
         for decoding, by_method in by_decoding.items():
-            tests = {name: by_method[name]["recall@10"] for name in TEXT_FREE if name in by_method}
+            tests = {name: test["recall@10"] for name, test in by_method.items()  # its SASRec was the broken one
+                     if not uses_text(name) and name != "sasrec"}
             adjusted = holm({name: test["p_value"] for name, test in tests.items()})
             found.setdefault(test_set, {})[decoding] = {
                 name: {"diff": round(test["diff"], 4), "ci": [round(v, 4) for v in test["ci"]],

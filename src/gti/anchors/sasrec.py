@@ -9,8 +9,8 @@ as in the original SASRec and RecBole: PyTorch's default N(0, 1) embeddings, sca
 and tied to the output layer, start the softmax saturated (a first loss of about 44 on ML-100k where
 a uniform guess is log 1682 = 7.4), and Adam takes many epochs to climb out. Adam, dropout, and
 after every epoch the validation recall@10 over the whole catalog on a seeded sample of
-`validate_users` validation users (ties between items by the tie rule). The best epoch's weights are kept: the highest validation recall@10, and
-between epochs of equal recall the lower validation loss (cross-entropy of the validation
+`validate_users` validation users (ties between items by the tie rule). The best epoch's weights
+are kept: the highest validation recall@10, and between epochs of equal recall the lower validation loss (cross-entropy of the validation
 targets), so a saturated recall still tells epochs apart; training stops after `patience` epochs
 without a better one. Padding is id 0; catalog row r is id r + 1.
 """

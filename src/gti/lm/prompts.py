@@ -156,11 +156,9 @@ class PromptBuilder:
         """
         if len(items) < 2:
             raise ValueError("a training sequence needs at least two items")
-        prompt = self._sequence_prompt(tuple(items[:1]))
-        answer: list[int] = []
-        for item in items[1:]:
-            answer += list(self._separator) + self.sid_ids(item)
-        return Sample(prompt, answer)
+        ids = self._sequence_prompt(tuple(items))
+        first = len(self._prefix) + len(self.sid_ids(items[0]))  # the prompt: the prefix and the first item's SID
+        return Sample(ids[:first], ids[first:])
 
     def _seqrec_prompt(self, history: tuple[str, ...], phrasing: int) -> list[int]:
         template = SEQREC[self.config.style][phrasing]

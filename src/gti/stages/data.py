@@ -8,10 +8,10 @@ from gti.data import Dataset, load_dataset, make_split, sample_users, split_from
 from gti.stages.artifacts import DataArtifact
 
 COLD_KEYS = ("split", "cold_fraction")
-EXCLUDE_KEYS = ("exclude_users", "exclude_seed")
-"""Left out of the key when no draw is excluded, for the same reason as `COLD_KEYS`."""
 """Settings of the cold-items split: left out of a leave-one-out run's key, which then stays what it was
 before they existed (run folders and `gti sids` folders made earlier keep matching)."""
+EXCLUDE_KEYS = ("exclude_users", "exclude_seed")
+"""Left out of the key when no draw is excluded, for the same reason as `COLD_KEYS`."""
 
 
 def load(config: DataConfig) -> Dataset:
