@@ -1,0 +1,259 @@
+"""`make bench-converged`: can a language model beat SASRec on Amazon Beauty, and does GTI matter, once models
+train on every interaction? (issue 31)
+
+Every method runs on `configs/beauty_converged.toml` (5,000 Beauty users, whole-sequence fine-tuning, at most
+`finetune.epochs` epochs validated every half epoch with the best weights kept, 1,000 random test users, the
+same 20-item history for every method). Two cores cannot train every method in one session, so the benchmark
+runs in parts: each part is one `gti compare` of its methods with the part's own settings (`PARTS`), all LM
+parts on the Semantic IDs of the first one that ran (`--sids`), and each writes its own JSON to
+benchmarks/results/beauty_converged_parts/<part>.json the moment it finishes: the method's results (metrics
+with CIs, training tokens and seconds, grounding included, the validation curve and the kept step), the test
+users and their target ranks (`per_user`), a digest of the SIDs and of the data split, the config, the machine
+and the command. A part that already has its JSON is skipped unless named in --parts.
+
+`--merge` (also run after the parts) combines every part JSON into benchmarks/results/beauty_converged_cpu.json:
+it refuses parts whose test users, split or SIDs differ, or whose configs differ beyond their parts' own
+settings; it then reports every method's row and the paired tests of issue 31 (best LM vs sasrec, best LM vs
+scratch, gti vs rows-first, gti vs mean-rowlr; every LM method vs mostpop and vs sasrec with Holm over the LM
+methods) over the same test users, beside the published full-Beauty figures (labelled as published, another
+user set) and a list of the parts still missing.
+
+Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set KEY=VALUE ...] [--run-dir DIR]
+                                             [--name NAME] [--results DIR] [--quick]
+  --parts: the parts to run, in order (default: every part without a JSON yet); --merge alone runs none.
+  --name: the JSONs' names (default beauty_converged; the Toys confirmation: toys_converged with
+  --set data.source=../shared/data/toys --run-dir runs/toys_converged).
+  --results: the folder of the part JSONs (its beauty_converged_parts/) and of the merged JSON.
+  --quick: a tiny random model and catalog in a temporary folder, written to beauty_converged_quick.json and
+  beauty_converged_quick_parts/: a smoke test of the script, not a measurement.
+"""
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gti.artifacts import read_json, write_json
+from gti.budget import read_ranks
+from gti.rec import holm, paired_test, per_user_values
+from machine import invocation, machine, relative_command, stage_seconds, without_paths  # next to this script
+from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = Path("configs/beauty_converged.toml")
+RESULTS = Path("benchmarks/results")
+PARTS = {
+    "scratch": (["scratch"], ["finetune.lr=1e-3"]),
+    "anchors": (["mostpop", "sasrec"], []),
+    "gti": (["gti"], []),
+    "rows-first": (["rows-first"], []),
+    "mean-rowlr": (["mean-rowlr"], ["finetune.new_rows_lr=1e-2"]),
+}
+"""Part -> (its methods, its own settings). The LM methods' settings are fixed in advance
+(benchmarks/preregistered/beauty_converged.md): `finetune.new_rows_lr` as the fair benchmark chose it on Beauty's
+validation targets (gti and rows-first: the new rows at `finetune.lr`; mean-rowlr: 1e-2), `sasrec.lr` 3e-3 as
+SASRec's replay chose it, the scratch decoder at lr 1e-3 (a random decoder needs a higher rate than a pretrained
+one; not tuned here)."""
+PUBLISHED = {
+    "note": "published full-Beauty figures (all 22,363 users, leave-one-out, full ranking), not run here: another "
+            "user set and other code, for orientation only",
+    "sasrec_bce_tiger_table": {"recall@5": 0.0387, "recall@10": 0.0605, "ndcg@5": 0.0249, "ndcg@10": 0.0318},
+    "sasrec_ce_reproduction": {"recall@10": 0.0859},
+    "tiger": {"recall@5": 0.0454, "recall@10": 0.0648, "ndcg@5": 0.0321, "ndcg@10": 0.0384},
+    "lcrec_qwen3_1.7b": {"recall@10": [0.070, 0.079]},
+}
+TESTS = (("gti", "rows-first"), ("gti", "mean-rowlr"))
+QUICK_SETTINGS = [
+    "data.users=null", "sids.levels=2", "sids.codes=4", "ground.steps=2", "ground.batch_size=4", "finetune.epochs=1",
+    "finetune.batch_size=4", "finetune.warmup_steps=1", "eval.users=null", "eval.batch_size=8", "eval.beams=10",
+    "train.validate_every=2", "train.validate_users=4", "train.monitor=recall@5", "prompts.history=4",
+    "data.max_history=4", "sasrec.hidden=8", "sasrec.heads=1", "sasrec.epochs=3", "sasrec.batch_size=8",
+    "model.scratch_layers=1", "model.scratch_hidden=16", "model.scratch_heads=2",
+]
+
+
+def digest(path: Path) -> str | None:
+    """sha256 of a file (the SIDs, the split), or None when there is none (an anchors-only part builds no SIDs)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def sids_file(run_dir: Path) -> Path:
+    return run_dir / "sids" / "sids.json"
+
+
+def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None, out_dir: Path) -> Path:
+    """One part: `gti compare` of its methods into run_root/<part>, then its JSON (see the module docstring)."""
+    methods, settings = PARTS[name]
+    run_dir = run_root / name
+    command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", ",".join(methods),
+               "--out", str(run_dir), "--overwrite"]
+    command += [word for setting in overrides + settings for word in ("--set", setting)]
+    command += ["--sids", str(sids)] if sids is not None and any(m not in ("mostpop", "sasrec") for m in methods) else []
+    start = time.perf_counter()
+    if subprocess.run(command, cwd=ROOT).returncode != 0:
+        sys.exit(f"beauty_converged: part {name} failed: {relative_command(command[3:], str(ROOT))}")
+    wall = time.perf_counter() - start
+    results = read_json(ROOT / run_dir / "results.json")
+    first = ROOT / run_dir / results["methods"][methods[0]]["folder"] / "eval" / "predictions.jsonl"
+    users = [json.loads(line)["user_id"] for line in first.read_text().splitlines() if line]
+    out = out_dir / f"{name}.json"
+    write_json(ROOT / out, without_paths({
+        "benchmark": "converged Beauty benchmark: one part", "part": name, "methods": methods,
+        "part_settings": settings, "overrides": overrides, "wall_s": round(wall, 1),
+        "sids_sha256": digest(sids_file(ROOT / run_dir)),
+        "split_sha256": digest(ROOT / run_dir / "data" / "split.json"),
+        "config": results["config"], "results": {m: results["methods"][m] for m in methods},
+        "sids": results.get("sids"), "stage_seconds": stage_seconds(ROOT / run_dir),
+        "per_user": {"users": users, "ranks": {m: read_ranks(ROOT / run_dir / results["methods"][m]["folder"] / "eval")
+                                               for m in methods}},
+        "command_part": relative_command(["python", *command[1:]], str(ROOT)), "machine": machine(), **invocation(),
+    }))
+    print(f"beauty_converged: part {name} done in {wall:.0f} s; wrote {out}")
+    return out
+
+
+def comparable(config: dict, settings: list[str]) -> dict:
+    """A part's config without what its own settings change (and the run folder)."""
+    config = json.loads(json.dumps(config))
+    config.pop("out", None)
+    for setting in settings:
+        section, key = setting.split("=", 1)[0].split(".", 1)
+        config.get(section, {}).pop(key, None)
+    return config
+
+
+def check_parts(parts: dict[str, dict]) -> None:
+    """Refuse parts that were not run on the same users, split, SIDs and settings (beyond their own)."""
+    names = list(parts)
+    own = [setting for part in parts.values() for setting in part["part_settings"]]  # what parts may set apart
+    for name in names[1:]:
+        one, first = parts[name], parts[names[0]]
+        if one["per_user"]["users"] != first["per_user"]["users"]:
+            sys.exit(f"beauty_converged: part {name} evaluated other test users than part {names[0]}")
+        if one["split_sha256"] != first["split_sha256"]:
+            sys.exit(f"beauty_converged: part {name} ran on another split than part {names[0]}")
+        if one["overrides"] != first["overrides"] or comparable(one["config"], own) != comparable(first["config"], own):
+            sys.exit(f"beauty_converged: part {name} ran with other settings than part {names[0]} beyond the parts' own")
+    sids = {part["sids_sha256"] for part in parts.values() if part["sids_sha256"] is not None}
+    if len(sids) > 1:
+        sids_parts = {name: part["sids_sha256"][:12] for name, part in parts.items() if part["sids_sha256"]}
+        sys.exit(f"beauty_converged: the parts ran on different SIDs ({sids_parts})")
+
+
+def row(part: dict, method: str) -> dict:
+    """A method's row: metrics with CIs, compute (grounding included), its validation curve and kept step."""
+    result = part["results"][method]
+    return {"kind": result["kind"], "part": part["part"], "part_settings": part["part_settings"],
+            "history": result.get("history"),
+            **{metric: result["metrics"].get(metric) for metric in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")},
+            "ci": {metric: result["metrics_ci"].get(metric) for metric in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")},
+            "train_tokens": result["train_tokens"], "train_seconds": result["train_seconds"],
+            "compute": result["compute"], "validations": result.get("validations"), "best_step": result.get("best")}
+
+
+def validated(one: dict, monitor: str) -> float:
+    """A method's validation `monitor` (train.monitor) at its kept step: how the best LM method is chosen, never on test."""
+    kept = [point for point in one["validations"] or [] if point["step"] == one["best_step"]]
+    return kept[0][monitor] if kept else float("-inf")
+
+
+def paired(ranks: dict, one: str, other: str) -> dict:
+    return {metric: paired_test(per_user_values(ranks[one], metric), per_user_values(ranks[other], metric))
+            for metric in ("recall@10", "ndcg@10")}
+
+
+def merge(out_dir: Path, out: Path) -> None:
+    """Every part JSON in `out_dir` -> the benchmark's JSON (module docstring)."""
+    files = sorted((ROOT / out_dir).glob("*.json"))
+    parts = {read_json(path)["part"]: read_json(path) for path in files}
+    if not parts:
+        sys.exit(f"beauty_converged: no part JSON in {out_dir}")
+    parts = {name: parts[name] for name in PARTS if name in parts}
+    check_parts(parts)
+    rows, ranks = {}, {}
+    for part in parts.values():
+        for method in part["methods"]:
+            rows[method], ranks[method] = row(part, method), part["per_user"]["ranks"][method]
+    lms = [name for name, one in rows.items() if one["kind"] == "lm"]
+    pretrained = [name for name in lms if name != "scratch"]
+    monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
+    best = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
+    tests = {}
+    if best is not None:
+        for anchor in ("sasrec", "scratch"):
+            if anchor in rows and anchor != best:
+                tests[f"best_lm_vs_{anchor}"] = {"best_lm": best, **paired(ranks, best, anchor)}
+    for one, other in TESTS:
+        if one in rows and other in rows:
+            tests[f"{one}_vs_{other}"] = {
+                **paired(ranks, one, other),
+                "train_tokens": [rows[one]["train_tokens"], rows[other]["train_tokens"]],
+                "train_seconds": [rows[one]["train_seconds"], rows[other]["train_seconds"]]}
+    adjusted = holm({name: test["recall@10"]["p_value"] for name, test in tests.items()}) if tests else {}
+    for name, test in tests.items():
+        test["recall@10"]["p_holm"] = adjusted[name]
+    families = {}
+    for anchor in ("mostpop", "sasrec"):
+        found = {name: paired(ranks, name, anchor)["recall@10"] for name in lms if anchor in rows}
+        adjusted = holm({name: test["p_value"] for name, test in found.items()}) if found else {}
+        families[anchor] = {name: {**test, "p_holm": adjusted[name]} for name, test in found.items()}
+    first = next(iter(parts.values()))
+    write_json(ROOT / out, without_paths({
+        "benchmark": "converged Beauty benchmark (issue 31): every method on the sequence objective, the same "
+                     "history, validated as it trains, paired over the same test users",
+        "config_file": str(CONFIG), "config": comparable(first["config"], []),
+        "test_users": len(first["per_user"]["users"]),
+        "parts": {name: {"methods": part["methods"], "part_settings": part["part_settings"], "wall_s": part["wall_s"],
+                         "command": part["command"], "code": part.get("code"), "machine": part["machine"]}
+                  for name, part in parts.items()},
+        "missing_parts": [name for name in PARTS if name not in parts],
+        "methods": rows, "best_lm": best, "best_lm_rule": "the pretrained LM method with the highest validation "
+        "train.monitor at its kept step; `paired` holds the issue's tests, recall@10 Holm-adjusted over them (p_holm)",
+        "paired": tests, "lm_vs_anchors_holm": families,
+        "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
+        "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
+        "machine": machine(), **invocation(),
+    }))
+    print(f"beauty_converged: merged {', '.join(parts)} into {out}" + (
+        f" (missing: {', '.join(name for name in PARTS if name not in parts)})" if len(parts) < len(PARTS) else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", help=f"parts to run, in order, from {', '.join(PARTS)}")
+    parser.add_argument("--merge", action="store_true", help="only merge the part JSONs that exist")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (every part)")
+    parser.add_argument("--run-dir", type=Path, help="parts' run folders' parent (default: runs/beauty_converged)")
+    parser.add_argument("--name", default="beauty_converged", help="file names: <name>_cpu.json, <name>_parts/")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSONs (default: benchmarks/results)")
+    parser.add_argument("--quick", action="store_true", help="a tiny random model and catalog: a smoke test")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="beauty_converged_")) if args.quick else None
+    try:
+        overrides = (tiny_inputs(scratch, users=16, lengths=(5, 9), brand=True) + QUICK_SETTINGS if args.quick else []) + args.set
+        run_root = args.run_dir or (scratch / "runs" if args.quick else Path("runs/beauty_converged"))
+        out_dir = args.results / (f"{args.name}_quick_parts" if args.quick else f"{args.name}_parts")
+        out = args.results / (f"{args.name}_quick.json" if args.quick else f"{args.name}_cpu.json")
+        if args.parts:
+            unknown = [name for name in args.parts.split(",") if name not in PARTS]
+            if unknown:
+                parser.error(f"--parts: unknown {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
+            todo = args.parts.split(",")
+        else:
+            todo = [] if args.merge else [name for name in PARTS if not (ROOT / out_dir / f"{name}.json").is_file()]
+        for name in todo:
+            built = [ROOT / run_root / part for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
+            run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir)
+        merge(out_dir, out)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
