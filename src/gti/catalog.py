@@ -53,6 +53,21 @@ def model_folder(run_dir: Path, method: str, seed: int | None) -> Path:
     return folder
 
 
+def which_model(path: Path, method: str, seed: int | None) -> str | None:
+    """For a run folder with several fine-tuned methods, the line that says which one answers (None: an export, or
+    a folder with one model)."""
+    path = Path(path)
+    if is_export(path):
+        return None
+    found = sorted(str(p.parent.parent.relative_to(path)) for p in path.glob("**/finetune/model"))
+    if len(found) < 2:
+        return None
+    chosen = str(model_folder(path, method, seed).parent.parent.relative_to(path))
+    others = ", ".join(name for name in found if name != chosen)
+    return f"answering with method {method}" + ("" if seed is None else f" seed {seed}") + \
+        f" ({chosen}/finetune/model); the folder also has {others}: --method chooses"
+
+
 def check_trained_folder(path: Path, method: str, seed: int | None) -> None:
     """Refuse, in one line, a path that is neither an export nor a run folder with that method's model."""
     path = Path(path)

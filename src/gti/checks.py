@@ -5,6 +5,8 @@ A misspelled path, method, seed list or budget is then reported in a fraction of
 have loaded. The stages still check everything themselves when called from Python.
 """
 
+import difflib
+import os
 from pathlib import Path
 
 from gti.config import NAMED_MODELS, RunConfig
@@ -19,15 +21,64 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
 
 
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is off (`HF_HUB_OFFLINE` set to 1, true, yes or on), as huggingface_hub reads it."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _cached_on_hub(name: str) -> bool:
+    """Whether the local Hugging Face cache holds a copy of hub model `name` (its config.json), without the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name, "config.json")
+    except Exception:  # a malformed repo id, an unreadable cache: not cached
+        return False
+    return isinstance(found, str)
+
+
+def _on_hub(name: str) -> str | None:
+    """Ask the hub once (no retries) whether model `name` exists; None when it does, else why not."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download(name, "config.json", etag_timeout=10)
+    except Exception as error:  # not found, gated, unreachable: all mean "cannot use this name now"
+        text = str(error).strip().splitlines()
+        return text[0] if text else type(error).__name__
+    return None
+
+
 def check_model_name(key: str, name: str, named: tuple[str, ...]) -> None:
-    """Refuse a model name that is written as a path but is no folder."""
-    if name in named or not _looks_like_path(name):
+    """Resolve a model name before any stage runs, without torch: a named model, a local folder, or a hub model.
+
+    A name written as a path must be a folder. Any other name that is neither named nor a folder is a hub name: with
+    `HF_HUB_OFFLINE` set it must be in the local Hugging Face cache (nothing is asked of the network); without it, a
+    name close to a named model is taken for a typo and refused, and any other is asked of the hub once.
+
+    Raises:
+        GtiError: the name resolves to nothing; the message names the nearest named model.
+    """
+    if name in named:
         return
     folder = Path(name).expanduser()
-    if not folder.is_dir():
+    if _looks_like_path(name) and not folder.is_dir():
         problem = "not a folder" if folder.exists() else "no such folder"
         raise GtiError(f"{key}: {name}: {problem}; expected {', '.join(named)}, a Hugging Face model name "
                        "(name or org/name) or a local model folder")
+    if folder.is_dir() or _cached_on_hub(name):
+        return
+    near = difflib.get_close_matches(name.lower(), named, n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else f"; expected {', '.join(named)}, a local folder or a hub name"
+    if hub_offline():
+        raise GtiError(f"{key}: {name!r} is not a named model, a local folder or a model in the Hugging Face cache, and "
+                       f"HF_HUB_OFFLINE is set, so the hub is not asked{hint}")
+    if near:
+        raise GtiError(f"{key}: {name!r} is not a named model or a local folder{hint}")
+    why = _on_hub(name)
+    if why is not None:
+        raise GtiError(f"{key}: {name!r}: not a named model or a local folder, and the Hugging Face hub cannot give it "
+                       f"({why}); expected {', '.join(named)}, a local folder or a reachable hub model")
 
 
 def check_paths(config: RunConfig) -> None:

@@ -64,6 +64,14 @@ def _data_prepare(args: argparse.Namespace) -> None:
     prepare(args.source, Path(args.reviews), Path(args.meta), Path(args.out), args.kcore, args.overwrite)
 
 
+def _data_dump(args: argparse.Namespace) -> None:
+    from gti.data.rawdump import write_dump
+
+    reviews, meta, counts = write_dump(Path(args.dataset), Path(args.out), args.name, args.users, args.overwrite)
+    _say(f"wrote {reviews} ({counts['interactions']:,} reviews by {counts['users']:,} users) and {meta} "
+         f"({counts['items']:,} items), in the Amazon 2014 layout")
+
+
 def _sids(args: argparse.Namespace) -> None:
     from gti.checks import check_model_name, check_out
     from gti.config import from_dict, to_dict
@@ -95,22 +103,37 @@ def _sids(args: argparse.Namespace) -> None:
     print(f"use them in a run: gti run CONFIG --sids {out}  (the run's [data] settings must match)")
 
 
+def _claimable(config: RunConfig, args: argparse.Namespace, adding: bool = False) -> None:
+    """The run folder's refusals (`gti.runfolder`) before torch is imported; with --sids the runner checks the config
+    once the SIDs' settings are adopted."""
+    from gti.runfolder import check_adding, check_run_folder
+
+    root = Path(args.out or config.out)
+    if adding:
+        check_adding(root, args.overwrite)
+    if getattr(args, "sids", None) is None:
+        check_run_folder(config, root, args.overwrite)
+
+
 def _run(args: argparse.Namespace) -> None:
     config = _config(args)
+    _claimable(config, args, adding=True)
     from gti.layout import RunLayout
     from gti.runner import run
 
+    start = time.perf_counter()
     result = run(config, args.out, args.overwrite, config.init.method, sids_dir=args.sids)
     print(json.dumps(result.metrics, indent=2))
     layout, name = RunLayout(Path(args.out or config.out)), config.init.method
     evaluation, model = layout.stage(name, "eval"), layout.stage(name, "finetune") / "model"
-    _say(f"run folder: {layout.root}", f"metrics: {layout.root / 'metrics.json'}",
+    _say(f"run folder: {layout.root}  ({time.perf_counter() - start:.0f} s)", f"metrics: {layout.root / 'metrics.json'}",
          f"predictions: {evaluation / 'predictions.jsonl'} (per test user: target, rank, top 10)",
          *([f"model: {model}"] if model.is_dir() else []), f"report: {layout.root / 'report.html'}")
 
 
 def _ground(args: argparse.Namespace) -> None:
     config = _config(args)
+    _claimable(config, args)
     from gti.runner import run
 
     result = run(config, args.out, args.overwrite, "gti", until="ground", sids_dir=args.sids)
@@ -153,6 +176,7 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
         from gti.tuning import settings_source
 
         settings_source(grid, choices, config, methods)
+    _claimable(config, args)
     from gti.runner import compare
 
     start = time.perf_counter()
@@ -179,12 +203,15 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _recommend(args: argparse.Namespace) -> None:
-    from gti.catalog import catalog_ids, check_k, check_request, check_trained_folder, parse_history, read_requests
+    from gti.catalog import catalog_ids, check_k, check_request, check_trained_folder, parse_history, read_requests, which_model
 
     if (args.history is None) == (args.input is None):
         raise GtiError("give either --history ID,ID,... or --input FILE.jsonl")
     check_k(args.k, name="--k")
     check_trained_folder(Path(args.run_dir), args.method, args.seed)
+    note = which_model(Path(args.run_dir), args.method, args.seed)
+    if note:
+        print(note, file=sys.stderr)  # stdout holds the answers
     catalog = catalog_ids(Path(args.run_dir))
     if args.input is not None:
         requests = read_requests(catalog, Path(args.input), args.k, args.exclude_history)
@@ -220,12 +247,15 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from gti.catalog import check_trained_folder
+    from gti.catalog import check_trained_folder, which_model
     from gti.serve import Limits, require_server_packages
 
     require_server_packages()
     limits = Limits(args.max_body_bytes, args.max_history, args.max_k)
     check_trained_folder(Path(args.path), args.method, args.seed)
+    note = which_model(Path(args.path), args.method, args.seed)
+    if note:
+        print(note, flush=True)
     from gti.serve import serve
 
     serve(args.path, args.method, args.seed, args.host, args.port, args.max_batch, args.max_wait_ms, limits)
@@ -290,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--kcore", type=int, default=5, help="keep users and items with at least this many interactions")
     prepare.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     prepare.set_defaults(func=_data_prepare)
+    dump = verb(data, "dump", help="a small raw Amazon 2014 review dump from a normalized folder (to try gti data prepare)")
+    dump.add_argument("dataset", help="a normalized dataset folder, e.g. ../shared/data/beauty")
+    dump.add_argument("--out", required=True, help="folder for reviews_<NAME>.json.gz and meta_<NAME>.json.gz")
+    dump.add_argument("--name", default="Beauty", help="the files' name part, as the published files: reviews_<NAME>.json.gz")
+    dump.add_argument("--users", type=int, help="the first N users in file order (default: every user)")
+    dump.add_argument("--overwrite", action="store_true", help="replace the two files if they exist")
+    dump.set_defaults(func=_data_dump)
 
     sids = verb(verbs, "sids", help="build semantic ids for a catalog (the pipeline's sids stage, in one folder)")
     sids.add_argument("dataset", help="ml-100k or a dataset folder [data.source]")

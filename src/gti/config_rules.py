@@ -13,6 +13,7 @@ from gti.methods import BASE_CHOICES, METHODS
 CHOICES = {
     ("data", "format"): (None, "ml-100k", "normalized", "lcrec", "recbole"),
     ("data", "split"): SPLITS,
+    ("data", "catalog"): ("sampled", "all"),
     ("init", "method"): tuple(METHODS),
     ("sids", "quantizer"): ("rq-kmeans", "rq-kmeans-balanced", "rq-vae"),
     ("sids", "precision"): ("auto", "float32", "bfloat16"),

@@ -38,6 +38,10 @@ class DataConfig:
     """`ml-100k`, `normalized`, `lcrec`, `recbole`, or None to detect from the folder."""
     users: int | None = None
     """Sample this many users with `seed` (all of their items); None keeps every user."""
+    catalog: str = "sampled"
+    """With `users`: `sampled` keeps only the items the drawn users interacted with (a small sample has a small
+    catalog, so the SIDs encode only those), `all` keeps the whole catalog (the benchmark configs, `configs/beauty_*`,
+    whose SIDs cover every item)."""
     exclude_users: int | None = None
     """Leave out the users that `data.users = exclude_users` with `data.seed = exclude_seed` would draw, then sample
     `data.users` from the rest: a confirmation on users disjoint from a tuning run's (samples of one seed nest)."""

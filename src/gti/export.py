@@ -69,7 +69,8 @@ def export(run_dir: str | Path, out: str | Path, method: str = "gti", seed: int 
                     **describe(config, sids, source), **Settings.from_config(config).to_json()}
         (staging / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
         (staging / "training_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n")
-        card = model_card(config, run_dir, method_dir, method, seed, len(sids.item_ids), out.name, len(sids.codebook_sizes))
+        card = model_card(config, run_dir, method_dir, method, seed, len(sids.item_ids), out.name, len(sids.codebook_sizes),
+                          settings["next_item_prompt"]["chat_template"])
         (staging / "README.md").write_text(card)
     return out
 
@@ -199,13 +200,15 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 
 def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, seed: int | None, items: int,
-               name: str, levels: int) -> str:
-    """The export's README.md: training setup from the config and manifests, test metrics from the run."""
+               name: str, levels: int, chat: bool) -> str:
+    """The export's README.md: training setup from the config and manifests, test metrics from the run (`levels`: tokens
+    per SID, extra disambiguation levels included; `chat`: whether prompts go through the chat template, as
+    gti_config.json says: `prompts.chat` and a tokenizer that has one)."""
     stats = _read(run_dir / "data" / "stats.json") or {}
     evaluation = _read(method_dir / "eval" / "manifest.json") or {}
     metrics = _read(method_dir / "eval" / "metrics.json")
     finetune = _read(method_dir / "finetune" / "manifest.json") or {}
-    methods = sorted(p.parent.parent.relative_to(run_dir).as_posix() for p in run_dir.glob("**/finetune/manifest.json"))
+    methods = sorted(p.parent.parent.relative_to(run_dir).as_posix() for p in run_dir.glob("**/eval/manifest.json"))
     data, sids, train = config.data, config.sids, config.finetune
     seeds = (f"training seed {seed} (init, grounding, fine-tuning)" if seed is not None else
              f"init {config.init.seed}, grounding {config.ground.seed}, fine-tuning {train.seed}")
@@ -216,10 +219,13 @@ def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, 
         ("split", (data.split if data.split == "leave-one-out" else f"cold-items ({data.cold_fraction} of the catalog "
                    "cold; test metrics are the warm test set's)")
          + f"; histories up to {data.max_history} items, prompts use the last {config.prompts.history}"),
-        ("semantic ids", f"{sids.levels} levels x {sids.codes} codes, {sids.quantizer}, encoder `{sids.encoder}`, seed {sids.seed}"),
+        ("semantic ids", f"{sids.levels} levels x {sids.codes} codes, {sids.quantizer}, encoder `{sids.encoder}`, seed {sids.seed}"
+                         + (f"; plus {levels - sids.levels} extra level{'s' if levels - sids.levels > 1 else ''} that tell apart "
+                            f"items whose codes collide (sids.collisions = extra-level): {levels} tokens per item"
+                            if levels > sids.levels else "")),
         ("backbone", BACKBONE_NAMES.get(config.model.name, f"`{config.model.name}`")),
         ("method", f"`{method}`" + (f" (init base `{config.init.base}`)" if "gti" in method else "")),
-        ("methods in the run", ", ".join(f"`{m}`" for m in methods)),
+        ("methods in the run (evaluated)", ", ".join(f"`{m}`" for m in methods)),
     ]
     if "gti" in method:
         rows.append(("grounding", f"{config.ground.steps} steps, lr {config.ground.lr}, batch {config.ground.batch_size}, "
@@ -230,7 +236,9 @@ def model_card(config: RunConfig, run_dir: Path, method_dir: Path, method: str, 
         ("seeds", seeds),
         ("training precision", finetune.get("precision", config.train.precision)),
         ("evaluation precision", config.eval.precision),
-        ("prompt style", f"{config.prompts.style} (chat template {'on' if config.prompts.chat else 'off'})"),
+        ("prompt style", f"{config.prompts.style} (chat template {'on' if chat else 'off'}"
+                         + (": prompts.chat is set but the tokenizer has no chat template" if config.prompts.chat and not chat else "")
+                         + ")"),
     ]
     if metrics:
         users = evaluation.get("users", "?")

@@ -66,6 +66,18 @@ BASE_CHOICES = ("mean", "random", "text")
 """What `init.base` may name: where a grounded method's rows start."""
 
 
+def stages_line(name: str) -> str:
+    """What a method runs, in words, for progress headers: e.g. `init from init.base, ground, fine-tune, evaluate`."""
+    entry = METHODS[name]
+    if entry.kind == "anchor":
+        return "fit, evaluate (no language model)"
+    init = "init from init.base" if entry.init == "base" else f"init {entry.init}"
+    ground = [f"ground ({'next-item prompts' if entry.ground_on == 'next-item' else 'text <-> SID prompts'})"] if entry.ground else []
+    finetune = "fine-tune" + (" with LC-Rec tasks" if entry.lcrec_tasks else "")
+    where = f" on the {entry.backbone} decoder" if entry.backbone else ""
+    return ", ".join([init, *ground, finetune, "evaluate"]) + where
+
+
 def method(name: str) -> Method:
     """The table entry of `name` (callers validate names first, so a KeyError is a bug)."""
     return METHODS[name]

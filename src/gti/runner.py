@@ -23,14 +23,13 @@ from gti.checks import budget_overrides, check_backbone, check_methods, check_se
 from gti.coldstart import attach as attach_cold_start
 from gti.collect import anchor_result, combine_seeds, method_result
 from gti.config import RunConfig, from_dict, history_items, load_config, to_dict
-from gti.config_text import differences
 from gti.data import Dataset
 from gti.distributed import is_main
-from gti.errors import GtiError
 from gti.layout import RunLayout
-from gti.methods import METHODS, anchors, grounded, language_models, trains_like
+from gti.methods import METHODS, anchors, grounded, language_models, stages_line, trains_like
 from gti.rec import paired_test
 from gti.results import Comparison, MethodResult
+from gti.runfolder import check_adding, check_run_folder, clear_replaced, methods_on_disk
 from gti.stages import Shared, Weights, run_data, run_eval, run_finetune, run_ground, run_init, run_sids
 from gti.stages.anchor import run_anchor_eval, run_fit
 from gti.stages.data import load
@@ -175,8 +174,14 @@ def run_point(config: RunConfig, layout: RunLayout, name: str, shared: Shared, f
 
 def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: str = "eval",
         sids_dir: str | None = None) -> MethodResult:
-    """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder."""
+    """`gti run` / `gti ground`: one method in a run folder, optionally on the SIDs of a `gti sids` folder.
+
+    When the folder holds other methods' finished runs (a `gti compare` folder, or earlier `gti run`s of other
+    methods), its results.json, results.md and report.html are rewritten from every method on disk, as `gti compare`
+    of those methods would write them, so no results file describes a different set of methods."""
     check_backbone(config.model.name, [name])
+    root = Path(out or config.out)
+    check_adding(root, overwrite)
     config = adopting_sids(config, sids_dir)
     dataset = load(config.data)  # before the folder is claimed: a bad source leaves nothing behind
     layout = open_run_dir(config, out, overwrite)
@@ -188,29 +193,27 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
         if result.cold_start:
             write_json(layout.root / "cold_start.json", result.cold_start)
         result.folder = str(layout.method(name).relative_to(layout.root))
-        write_html_report(Comparison(to_dict(config), None, {name: result}, sid_report(layout)),
-                          layout.root)
+        on_disk = methods_on_disk(layout.root)
+        if on_disk != [name] or layout.results.is_file():
+            compare_config(config, on_disk, str(layout.root), dataset=dataset)
+        else:
+            write_html_report(Comparison(to_dict(config), None, {name: result}, sid_report(layout)), layout.root)
     return result
 
 
 def open_run_dir(config: RunConfig, out: str | None, overwrite: bool) -> RunLayout:
-    """The run folder, with the config saved in it; a folder holding stages made with another config is refused.
+    """The run folder, with the config saved in it (`gti.runfolder`): a folder holding stages made with another
+    config is refused, or with `overwrite` cleared of them first.
 
     Callers claim the folder only once the config validates and the data loads. A folder whose
     config.json has no finished stage beside it (a run that stopped before its first stage) is
     not protected: there is nothing in it to mix up.
     """
     layout = RunLayout(Path(out or config.out))
-    if layout.root.exists() and not layout.root.is_dir():
-        raise GtiError(f"{layout.root}: exists and is not a folder; choose another --out")
-    if layout.config.exists() and not overwrite and any(layout.root.glob(f"**/{MANIFEST}")):
-        try:
-            before = read_json(layout.config)
-        except ValueError:
-            before = None
-        if before != to_dict(config):
-            changed = differences(before, to_dict(config)) if isinstance(before, dict) else "its config.json is unreadable"
-            raise GtiError(f"{layout.root}: holds a run with another config ({changed}); pass --overwrite or choose --out")
+    if check_run_folder(config, layout.root, overwrite) and is_main():
+        removed = clear_replaced(layout.root)
+        if removed:
+            print(f"--overwrite: removed what the old config made in {layout.root}: {', '.join(removed)}", flush=True)
     if is_main():
         write_json(layout.config, to_dict(config))
     return layout
@@ -242,12 +245,19 @@ def compare(
         The path of `results.json` in the run folder.
     """
     config = load_config(config_path, [*overrides, *budget_overrides(budgets)])
+    return compare_config(config, methods, out, overwrite, seeds, grid, choices, sids_dir)
+
+
+def compare_config(config: RunConfig, methods: list[str], out: str | None = None, overwrite: bool = False,
+                   seeds: list[int] | None = None, grid: list[str] | None = None, choices: str | None = None,
+                   sids_dir: str | None = None, dataset: Dataset | None = None) -> Path:
+    """`compare` on a loaded config (`dataset`: already loaded with `load(config.data)`); returns results.json's path."""
     check_methods(methods)
     check_backbone(config.model.name, methods)
     check_seeds(seeds)
     axes, reused = settings_source(grid, choices, config, methods)
     config = adopting_sids(config, sids_dir)
-    dataset = load(config.data)  # before the folder is claimed
+    dataset = dataset if dataset is not None else load(config.data)  # before the folder is claimed
     layout = open_run_dir(config, out, overwrite)
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
@@ -259,7 +269,7 @@ def compare(
     elif reused is not None:
         comparison.tuning = reused
     ranks, budget_ranks = {}, {}  # method -> per-seed per-user ranks; LM method -> step -> the same
-    for name in methods:
+    for index, name in enumerate(methods, 1):
         method_config = config
         if reused is not None and name in reused["methods"]:
             method_config = apply(config, reused["methods"][name]["settings"])
@@ -276,7 +286,8 @@ def compare(
             reuse(layouts[0].stage(trains_like(name), "eval"), layouts[0].stage(name, "eval"))
         runs = []
         for run_layout in layouts:
-            print(f"== {name}" + ("" if run_layout.seed is None else f" (seed {run_layout.seed})"))
+            seed = "" if run_layout.seed is None else f", seed {run_layout.seed}"
+            print(f"== [{index}/{len(methods)}] {name}{seed}: {stages_line(name)}", flush=True)
             runs.append(run_method(seeded(method_config, run_layout.seed), run_layout, name, shared))
         result = _combined(name, runs, layouts, seeds, ranks, budget_ranks)
         result.folder = str(layouts[0].method(name).relative_to(layout.root))

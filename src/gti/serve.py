@@ -175,6 +175,58 @@ def _openapi(app, request_model) -> None:
     app.openapi = schema
 
 
+def _kind(spec: dict) -> str:
+    """A schema's type in words: `string`, `array of string or integer`, a model's name for a `$ref`."""
+    if "anyOf" in spec:
+        return " or ".join(_kind(option) for option in spec["anyOf"])
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    if spec.get("type") == "array":
+        return f"array of {_kind(spec.get('items', {}))}"
+    return str(spec.get("type", "any"))
+
+
+def _schema_rows(schema: dict, components: dict) -> list[tuple[str, str, bool, str]]:
+    """(field, type, required, description) of an object schema, a `$ref` resolved."""
+    if "$ref" in schema:
+        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    required = set(schema.get("required", []))
+    return [(field, _kind(spec), field in required, spec.get("description", ""))
+            for field, spec in schema.get("properties", {}).items()]
+
+
+def docs_page(openapi: dict) -> str:
+    """The OpenAPI schema as a plain HTML page: every route, its body's and answers' fields, the status codes."""
+    from html import escape
+
+    components = openapi.get("components", {}).get("schemas", {})
+
+    def table(schema: dict) -> str:
+        rows = "".join(f"<tr><td><code>{escape(f)}</code></td><td>{escape(k)}</td><td>{'yes' if r else ''}</td>"
+                       f"<td>{escape(d)}</td></tr>" for f, k, r, d in _schema_rows(schema, components))
+        return f"<table><tr><th>field</th><th>type</th><th>required</th><th>meaning</th></tr>{rows}</table>" if rows else ""
+
+    parts = [f"<h1>{escape(openapi['info']['title'])} <small>{escape(openapi['info'].get('version', ''))}</small></h1>",
+             f"<p>{escape(openapi['info'].get('description', ''))}</p>",
+             '<p>The machine-readable schema: <a href="/openapi.json">/openapi.json</a>.</p>']
+    for path, operations in openapi.get("paths", {}).items():
+        for verb, operation in operations.items():
+            parts.append(f"<h2><code>{verb.upper()} {escape(path)}</code></h2><p>{escape(operation.get('description') or operation.get('summary', ''))}</p>")
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body:
+                parts.append("<h3>Body (JSON)</h3>" + table(body))
+            for code, answer in operation.get("responses", {}).items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                parts.append(f"<h3>{escape(code)}: {escape(answer.get('description', ''))}</h3>" + table(schema))
+    parts.append("<h2>Types</h2>")
+    for name, schema in components.items():
+        parts.append(f"<h3><code>{escape(name)}</code></h3><p>{escape(schema.get('description', ''))}</p>" + table(schema))
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}")
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{escape(openapi['info']['title'])}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
 def create_app(recommender: "Recommender", max_batch: int = 8, max_wait_ms: float = 10.0, name: str = "gti",
                limits: Limits = Limits()):
     """The FastAPI application; its micro-batcher starts with the app and stops at shutdown."""
@@ -193,7 +245,7 @@ def create_app(recommender: "Recommender", max_batch: int = 8, max_wait_ms: floa
         yield
         await asyncio.to_thread(batcher.close)
 
-    app = FastAPI(title=f"{name} recommendations", version=__version__, lifespan=lifespan,
+    app = FastAPI(title=f"{name} recommendations", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Next-item recommendations from a gti model: trie-constrained beam search over the "
                               f"catalog's semantic ids. Limits: bodies up to {limits.max_body_bytes:,} bytes, histories "
                               f"up to {limits.max_history} items, k up to {limits.max_k}.")
@@ -205,6 +257,13 @@ def create_app(recommender: "Recommender", max_batch: int = 8, max_wait_ms: floa
               500: {"model": ErrorMessage, "description": "The model failed."}}
     body = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{RecommendRequest.__name__}"}}}}}
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        """The API documentation as one self-contained page (no script or stylesheet from a CDN: it works offline)."""
+        from fastapi.responses import HTMLResponse
+
+        return HTMLResponse(docs_page(app.openapi()))
 
     @app.get("/health", response_model=Health)
     async def health() -> dict:

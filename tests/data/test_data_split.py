@@ -68,6 +68,24 @@ def test_sample_users_is_deterministic():
     assert len(dataset.sequences) == 100
 
 
+def test_a_sampled_catalog_keeps_only_the_drawn_users_items_and_all_keeps_every_item():
+    dataset = hand_made()
+    small = sample_users(dataset, 2, seed=1, catalog="sampled")
+    seen = {item for sequence in small.sequences.values() for item in sequence}
+    assert list(small.items) == [item for item in dataset.items if item in seen] and len(small.items) < len(dataset.items)
+    assert sample_users(dataset, 2, seed=1, catalog="all").items == dataset.items
+    assert sample_users(dataset, None, seed=1, catalog="sampled").items == dataset.items  # no sample: every item
+
+
+def test_the_data_key_of_a_whole_catalog_is_the_one_it_had_before_data_catalog():
+    from gti.config import DataConfig
+    from gti.stages.data import data_settings
+
+    assert "catalog" not in data_settings(DataConfig(users=10, catalog="all"))
+    assert "catalog" not in data_settings(DataConfig(catalog="sampled"))  # no sample
+    assert data_settings(DataConfig(users=10))["catalog"] == "sampled"  # the default shrinks the catalog
+
+
 def test_sample_users_none_keeps_everyone():
     dataset = many_users()
     assert sample_users(dataset, None, seed=0).sequences == dataset.sequences

@@ -29,7 +29,8 @@ def test_known_values():
     assert report["relative_reconstruction_error"] == pytest.approx(1 / math.sqrt(8))
     assert report["seconds"]["total"] == 3.0
     table = format_report(report)
-    assert "collision rate 0.5000" in table and table.count("\n") == 5
+    assert "collision rate 0.5000" in table and table.count("\n") == 6
+    assert "the share of items whose 2 codes another item also has" in table
 
 
 def test_fingerprints_tell_codes_and_embeddings_apart():

@@ -56,6 +56,11 @@ def test_model_card_says_how_it_was_trained(exported, trained_run):
                  "2 steps, lr", "| seeds |", "12 users", f"| recall@5 | {metrics['recall@5']:.4f} |",
                  "Recommender.from_pretrained"]:
         assert text in card, text
+    settings = json.loads((exported / "gti_config.json").read_text())
+    chat = settings["next_item_prompt"]["chat_template"]
+    assert f"(chat template {'on' if chat else 'off'}" in card  # the card and gti_config.json agree
+    tokens = len(json.loads((exported / "sids.json").read_text())["sids"]["i0"])
+    assert (f"{tokens} tokens per item" in card) == (tokens > 2)  # an extra level is said, with the SID length
 
 
 def test_export_refuses_to_overwrite(exported, trained_run, capsys):

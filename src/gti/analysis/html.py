@@ -212,7 +212,9 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
     if gain_rows:
         parts.append("<h2>Against mean initialization</h2><p class='note'>Relative gain, paired difference with its "
                      "95% CI, and the two-sided sign-flip permutation p-value over users, at each method's own "
-                     "budget (see the compute-matched comparison for equal training tokens).</p>")
+                     "budget" + (" (see the compute-matched comparison below for equal training tokens)" if results.compute_matched
+                                 else "; training tokens differ between methods (gti compare --budgets adds a "
+                                      "compute-matched comparison)") + ".</p>")
         parts.append(_table(["method", "recall@10 gain", "recall@10 diff", "p", "ndcg@10 gain", "ndcg@10 diff", "p"], gain_rows))
     parts += _budget_section(results, run_dir)
     if results.cold_start is not None:

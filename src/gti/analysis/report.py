@@ -43,9 +43,27 @@ def markdown_table(results: Comparison) -> str:
     return "\n".join(lines)
 
 
+def run_header(results: Comparison, run_dir: Path) -> str:
+    """What was run, in two lines: data (users, items, split), model, methods, training and test settings."""
+    config = results.config
+    data, finetune, evaluation = config["data"], config["finetune"], config["eval"]
+    stats_path = Path(run_dir) / "data" / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    users = "all users" if data["users"] is None else f"{data['users']:,} users drawn with seed {data['seed']}"
+    counts = f" ({stats['users']:,} users, {stats['items']:,} items)" if stats else ""
+    budget = (f"{finetune['epochs']:g} epochs at most" if finetune.get("epochs") else f"{finetune['steps']} steps") + \
+        f" of {finetune['batch_size']} {finetune['samples']} samples"
+    tested = "every test user" if evaluation["users"] is None else f"{evaluation['users']:,} test users ({evaluation['sample']})"
+    seeds = f"; seeds {', '.join(map(str, results.seeds))}" if results.seeds else ""
+    return (f"# {', '.join(results.methods)} on `{data['source']}`\n\n"
+            f"Data: {users}{counts}, {data['split']} split, histories of at most {data['max_history']} items. "
+            f"Model: `{config['model']['name']}`. Fine-tuning: {budget}, lr {finetune['lr']}. "
+            f"Test: {tested}, {evaluation['beams']} beams{seeds}.")
+
+
 def write_report(results: Comparison, run_dir: Path) -> None:
-    """Print the metrics table, write `results.md` (with the anchors' tables, the grid and the cold-start
-    tables when there are), and gather the diagnostics with their plots."""
+    """Print the metrics table, write `results.md` (what was run, then the metrics, with the anchors' tables, the
+    grid and the cold-start tables when there are), and gather the diagnostics with their plots."""
     parts = [markdown_table(results) + f"\n\n95% CI: {CI_METHOD}."]
     for title, (header, rows) in [("Anchors' fits", anchor_fits(results)), ("Against the anchors", versus_anchors(results)),
                                   ("Grid points on the validation targets", grid_points(results))]:
@@ -54,7 +72,7 @@ def write_report(results: Comparison, run_dir: Path) -> None:
     cold = cold_markdown(results)
     text = "\n\n".join(parts + ([cold] if cold else []))
     print(text)
-    atomic_write(Path(run_dir) / "results.md", text + "\n")
+    atomic_write(Path(run_dir) / "results.md", run_header(results, run_dir) + "\n\n" + text + "\n")
     if any(result.kind == "lm" for result in results.methods.values()):
         collect_diagnostics(run_dir)
     write_html_report(results, run_dir)

@@ -223,7 +223,7 @@ def subsample(examples: Sequence[T], n: int | None, seed: int, how: str = "rando
 
 
 def sample_users(dataset: Dataset, n_users: int | None, seed: int,
-                 exclude: tuple[int, int] | None = None) -> Dataset:
+                 exclude: tuple[int, int] | None = None, catalog: str = "all") -> Dataset:
     """Restrict a dataset to `n_users` users drawn at random; the same seed draws the same users.
 
     Samples of one seed are not independent of each other: a larger one may hold a smaller one's
@@ -236,9 +236,11 @@ def sample_users(dataset: Dataset, n_users: int | None, seed: int,
         seed: Seed of the draw.
         exclude: (users, seed) of another draw whose users are left out before this one draws:
             the result is disjoint from `sample_users(dataset, *exclude)`.
+        catalog: `all` keeps every item of the catalog; `sampled` (with `n_users`) only the items the drawn users
+            interacted with, in catalog order.
 
     Returns:
-        A new dataset with the same catalog and the drawn users' sequences, in the original order.
+        A new dataset with the drawn users' sequences, in the original order, and the catalog `catalog` says.
 
     Raises:
         GtiError: `n_users` is below 1 or above the number of users left to draw from.
@@ -254,8 +256,9 @@ def sample_users(dataset: Dataset, n_users: int | None, seed: int,
         raise GtiError(f"n_users: expected 1 to {len(users)} (the users of {dataset.name}{outside}), got {n_users}")
     else:
         chosen = [users[index] for index in sorted(random.Random(seed).sample(range(len(users)), n_users))]
-    return Dataset(
-        name=dataset.name,
-        items=dict(dataset.items),
-        sequences={user_id: list(dataset.sequences[user_id]) for user_id in chosen},
-    )
+    sequences = {user_id: list(dataset.sequences[user_id]) for user_id in chosen}
+    items = dict(dataset.items)
+    if catalog == "sampled" and n_users is not None:
+        seen = {item for sequence in sequences.values() for item in sequence}
+        items = {item_id: item for item_id, item in items.items() if item_id in seen}
+    return Dataset(name=dataset.name, items=items, sequences=sequences)

@@ -165,11 +165,17 @@ def format_report(report: dict) -> str:
     ]
     if "duplicate_texts" in report:
         lines.append(f"duplicate item texts {report['duplicate_texts']}")
+    lines.append(f"  (the share of items whose {report['levels']} codes another item also has; "
+                 "they must be told apart before the codes can name items)")
     if "quantizer" in report:
         lines.append(
             f"quantizer {report['quantizer']}, collisions by {report['collisions']} "
             f"({report['reassigned_items']} items reassigned), {report['sid_levels']} codes per id"
         )
+        if report["collisions"] == "extra-level" and report["sid_levels"] > report["levels"]:
+            lines.append(f"  (extra-level: {report['sid_levels'] - report['levels']} more token(s) per SID number the items "
+                         "inside each group of colliding items, so every SID names one item; sids.collisions = reassign moves them to "
+                         "free codes instead; more sids.codes or levels lowers the collision rate)")
     if "semantic_check" in report:
         check = report["semantic_check"]
         if check["category_level"] is None:

@@ -16,7 +16,8 @@ EXCLUDE_KEYS = ("exclude_users", "exclude_seed")
 
 def load(config: DataConfig) -> Dataset:
     """The dataset as the config selects it (source, format, user sample)."""
-    return sample_users(load_dataset(config.source, config.format), config.users, config.seed, excluded(config))
+    return sample_users(load_dataset(config.source, config.format), config.users, config.seed, excluded(config),
+                        config.catalog)
 
 
 def excluded(config: DataConfig) -> tuple[int, int] | None:
@@ -35,6 +36,8 @@ def data_settings(config: DataConfig) -> dict:
         settings = {key: value for key, value in settings.items() if key not in COLD_KEYS}
     if config.exclude_users is None:
         settings = {key: value for key, value in settings.items() if key not in EXCLUDE_KEYS}
+    if config.users is None or config.catalog == "all":  # the whole catalog, as before `data.catalog` existed
+        settings.pop("catalog", None)
     return settings
 
 
