@@ -18,7 +18,7 @@ per prompt; disagreements are recorded.
 Then candidate-pool scoring, on the first prompt and POOL_CANDIDATES seeded catalog rows (the
 same interleaving after one warm-up each):
 
-- naive: each candidate as a full sequence (prompt + SID) through the model, POOL_BATCH at a time, no
+- naive: each candidate as a full sequence (prompt + SID) through the model, 20 at a time (decode_pool.py), no
   cache, log-probabilities of the SID tokens over the full vocabulary;
 - ours: `gti.rec.score_candidates` (the prompt runs once, its KV cache is shared by all candidates).
 
@@ -45,6 +45,7 @@ from transformers import DynamicCache
 import gti.data
 import gti.rec
 import gti.sid
+from decode_pool import pool_speed  # benchmarks/decode_pool.py, next to this script
 from gti.artifacts import read_json, write_json
 from gti.config import PromptConfig
 from gti.device import autocast, resolve_precision
@@ -63,10 +64,8 @@ BATCH = 8
 N_PROMPTS = 24
 PROMPT_TOKENS = 85
 POOL_CANDIDATES = 100
-POOL_BATCH = 20
 SPEEDUP_TARGET = 1.0  # ours at least as fast as generate
 FLOOR_TARGET = 1.1  # ours' seconds at most 10% above its own forward passes
-POOL_TARGET = 1.0  # the shared-cache scorer at least as fast as full sequences
 MODES_BEAMS = 10  # the benchmark setting of issue 30: 10 beams, 20-item histories in the sequence layout
 MODES_ITEMS = 20
 MODES_PROMPTS = 32
@@ -74,8 +73,6 @@ MODES_BATCHES = [8, 16, 32]
 MODES_ALONE = 16  # prompts compared batched against alone
 BEAUTY_TEST_USERS = 22363
 QUICK = {"beams": 5, "batch": 4, "prompts": 8, "pool_candidates": 20}
-POOL_SEED = 0
-POOL_TOLERANCE = 1e-3  # largest score gap (nats) for the two pool scorers to count as agreeing
 TEMPLATE = "The user has interacted with items {history} in chronological order. Can you predict the next item?"
 
 
@@ -261,62 +258,6 @@ def compare(ours: list[list[tuple[int, float]]], hf: list[list[tuple[int, float]
     return agreement
 
 
-@torch.no_grad()
-def naive_scores(model, prompt: list[int], sid_ids: torch.Tensor) -> torch.Tensor:
-    """(C,) SID log-likelihoods from uncached full-sequence passes over prompt + SID, POOL_BATCH at a time.
-
-    Args:
-        model: the causal LM.
-        prompt: token ids of the prompt.
-        sid_ids: (C, L) SID token ids of the candidates.
-    """
-    levels = sid_ids.shape[1]
-    totals = []
-    for chunk in sid_ids.split(POOL_BATCH):  # (n, L)
-        sequences = torch.cat([torch.tensor(prompt).expand(len(chunk), -1), chunk], dim=1)  # (n, T+L)
-        logits = model(input_ids=sequences, logits_to_keep=levels + 1).logits[:, :-1]  # (n, L, V) at T-1 .. T+L-2
-        log_probs = logits.float().log_softmax(-1).gather(-1, chunk[..., None])  # (n, L, 1)
-        totals.append(log_probs[..., 0].sum(-1))
-    return torch.cat(totals)
-
-
-def pool_speed(model, prompt: list[int], codes: np.ndarray, token_ids: list[torch.Tensor], repeats: int) -> dict:
-    """Candidates scored per second, naive against `score_candidates`, and the largest gap of their scores."""
-    rows = np.random.default_rng(POOL_SEED).choice(len(codes), size=POOL_CANDIDATES, replace=False).tolist()
-    picked = torch.as_tensor(codes[rows])  # (C, L)
-    sid_ids = torch.stack([ids[picked[:, level]] for level, ids in enumerate(token_ids)], dim=1)  # (C, L)
-    scores = {}
-
-    def scorer(name: str, run):
-        def call() -> None:
-            scores[name] = run()
-        return call
-
-    seconds = interleaved({
-        "ours": scorer("ours", lambda: gti.rec.score_candidates(model, prompt, rows, codes, token_ids)),
-        "naive": scorer("naive", lambda: naive_scores(model, prompt, sid_ids)),
-    }, repeats)
-    gap = float((scores["ours"] - scores["naive"]).abs().max())
-    speedup = ratio(seconds["naive"], seconds["ours"], POOL_TARGET)
-    return {
-        "pool_setting": {
-            "prompt_tokens": len(prompt),
-            "candidates": POOL_CANDIDATES,
-            "naive_batch_size": POOL_BATCH,
-            "candidate_seed": POOL_SEED,
-            "repeats": repeats,
-            "order": "ours, naive alternating after one warm-up of each",
-            "tolerance": POOL_TOLERANCE,
-        },
-        "pool_naive_candidates_per_s": POOL_CANDIDATES / float(np.median(seconds["naive"])),
-        "pool_ours_candidates_per_s": POOL_CANDIDATES / float(np.median(seconds["ours"])),
-        "pool_speedup_vs_naive": speedup,
-        "pool_max_abs_diff": gap,
-        "pool_scores_match": gap <= POOL_TOLERANCE,
-        "pool_seconds": {name: spread(values) for name, values in seconds.items()},
-    }
-
-
 def setup(quick: bool) -> tuple:
     """The model with SID tokens, the semantic ids, the prompts, the trie and each level's token ids."""
     torch.manual_seed(0)
@@ -402,7 +343,7 @@ def main() -> None:
         "ratio_to_floor": to_floor,
         "seconds": {name: spread(values) for name, values in seconds.items()},
         **compare(found["ours"], found["hf"], sids.item_ids),
-        **pool_speed(model, prompts[0], sids.codes, token_ids, args.repeats),
+        **pool_speed(model, prompts[0], sids.codes, token_ids, args.repeats, POOL_CANDIDATES),
         "benchmark_setting": eval_modes(model, tokenizer, sids, trie, token_ids, args.repeats, args.quick),
         "machine": machine(),
         **invocation(),

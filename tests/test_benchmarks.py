@@ -266,3 +266,27 @@ def test_sequence_vs_sliding_quick_records_both_variants_on_the_same_users(tmp_p
     diff = sequence["metrics"]["recall@10"] - sliding["metrics"]["recall@10"]
     assert abs(result["sequence_minus_sliding"]["recall@10"]["diff"] - diff) < 1e-9
     assert str(tmp_path) not in out.read_text() and result["machine"]["cpu_cores"]
+
+
+@pytest.mark.slow
+def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_same_users(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    command = ["nice", "-n", "19", sys.executable, "benchmarks/beauty_converged.py", "--quick", "--results", str(tmp_path)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads((tmp_path / "beauty_converged_quick.json").read_text())
+    assert set(result["methods"]) == {"mostpop", "sasrec", "scratch", "gti", "rows-first", "mean-rowlr"}
+    assert result["missing_parts"] == [] and result["best_lm"] in ("gti", "rows-first", "mean-rowlr")
+    assert {"best_lm_vs_sasrec", "best_lm_vs_scratch", "gti_vs_rows-first", "gti_vs_mean-rowlr"} <= set(result["paired"])
+    assert all("p_holm" in test["recall@10"] for test in result["paired"].values())
+    assert result["methods"]["scratch"]["part_settings"] == ["finetune.lr=1e-3"]
+    assert all(row["history"] == 4 for name, row in result["methods"].items() if name != "mostpop")  # one history
+    for name, row in result["methods"].items():
+        assert row["validations"] or name == "mostpop"
+    # a part evaluated on other users is refused by the merge
+    part = tmp_path / "beauty_converged_quick_parts" / "gti.json"
+    record = json.loads(part.read_text())
+    record["per_user"]["users"] = record["per_user"]["users"][::-1]
+    part.write_text(json.dumps(record))
+    merged = subprocess.run([*command, "--merge"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert merged.returncode != 0 and "evaluated other test users" in merged.stderr
