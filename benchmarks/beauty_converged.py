@@ -23,6 +23,8 @@ Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set 
   --parts: the parts to run, in order (default: every part without a JSON yet); --merge alone runs none.
   --name: the JSONs' names (default beauty_converged; the Toys confirmation: toys_converged with
   --set data.source=../shared/data/toys --run-dir runs/toys_converged).
+  --exploratory DIR: also report the parts in DIR (run later under another --name, with other settings), each
+  against the best LM method, sasrec and mostpop, outside the pre-registered family.
   --results: the folder of the part JSONs (its beauty_converged_parts/) and of the merged JSON.
   --quick: a tiny random model and catalog in a temporary folder, written to beauty_converged_quick.json and
   beauty_converged_quick_parts/: a smoke test of the script, not a measurement.
@@ -167,8 +169,31 @@ def paired(ranks: dict, one: str, other: str) -> dict:
             for metric in ("recall@10", "ndcg@10")}
 
 
-def merge(out_dir: Path, out: Path) -> None:
-    """Every part JSON in `out_dir` -> the benchmark's JSON (module docstring)."""
+def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best: str | None) -> dict:
+    """Parts run after the pre-registration with other settings (each folder one `--name`'s parts, e.g. the scratch
+    decoder with a longer cap): each method's row and its paired tests against the best LM method, sasrec and
+    mostpop on the same users. Not part of the pre-registered family (no Holm), reported as exploratory."""
+    found = {}
+    for folder in folders:
+        for path in sorted((ROOT / folder).glob("*.json")):
+            part = read_json(path)
+            if part["per_user"]["users"] != first["per_user"]["users"] or part["split_sha256"] != first["split_sha256"]:
+                sys.exit(f"beauty_converged: exploratory {path}: other test users or split than the parts'")
+            sids = {p for p in (part["sids_sha256"], first["sids_sha256"]) if p is not None}
+            if len(sids) > 1:
+                sys.exit(f"beauty_converged: exploratory {path}: other SIDs than the parts'")
+            for method in part["methods"]:
+                label = f"{method} ({folder.name})"
+                own = part["per_user"]["ranks"][method]
+                against = {name: paired({"x": own, name: ranks[name]}, "x", name)
+                           for name in dict.fromkeys([best, "sasrec", "mostpop"]) if name in ranks}
+                found[label] = {**row(part, method), "overrides": part["overrides"], "paired": against,
+                                "command": part["command"]}
+    return found
+
+
+def merge(out_dir: Path, out: Path, extra: list[Path] = ()) -> None:
+    """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring)."""
     files = sorted((ROOT / out_dir).glob("*.json"))
     parts = {read_json(path)["part"]: read_json(path) for path in files}
     if not parts:
@@ -215,6 +240,7 @@ def merge(out_dir: Path, out: Path) -> None:
         "methods": rows, "best_lm": best, "best_lm_rule": "the pretrained LM method with the highest validation "
         "train.monitor at its kept step; `paired` holds the issue's tests, recall@10 Holm-adjusted over them (p_holm)",
         "paired": tests, "lm_vs_anchors_holm": families,
+        "exploratory": exploratory(list(extra), first, rows, ranks, best),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),
@@ -227,6 +253,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", help=f"parts to run, in order, from {', '.join(PARTS)}")
     parser.add_argument("--merge", action="store_true", help="only merge the part JSONs that exist")
+    parser.add_argument("--exploratory", action="append", type=Path, default=[],
+                        help="a folder of parts run later with other settings (another --name's _parts folder)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (every part)")
     parser.add_argument("--run-dir", type=Path, help="parts' run folders' parent (default: runs/beauty_converged)")
     parser.add_argument("--name", default="beauty_converged", help="file names: <name>_cpu.json, <name>_parts/")
@@ -249,7 +277,7 @@ def main() -> None:
         for name in todo:
             built = [ROOT / run_root / part for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
             run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir)
-        merge(out_dir, out)
+        merge(out_dir, out, args.exploratory)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
