@@ -188,15 +188,16 @@ def run(config: RunConfig, out: str | None, overwrite: bool, name: str, until: s
     if sids_dir is not None:
         import_sids(Path(sids_dir), layout)
     result = run_method(config, layout, name, prepare(config, layout, dataset, [name]), until)
-    if until == "eval" and is_main():
-        write_json(layout.root / "metrics.json", result.metrics)
-        if result.cold_start:
-            write_json(layout.root / "cold_start.json", result.cold_start)
+    if until == "eval":
+        if is_main():
+            write_json(layout.root / "metrics.json", result.metrics)
+            if result.cold_start:
+                write_json(layout.root / "cold_start.json", result.cold_start)
         result.folder = str(layout.method(name).relative_to(layout.root))
         on_disk = methods_on_disk(layout.root)
-        if on_disk != [name] or layout.results.is_file():
+        if on_disk != [name] or layout.results.is_file():  # every process: the stages' barriers need them all
             compare_config(config, on_disk, str(layout.root), dataset=dataset)
-        else:
+        elif is_main():
             write_html_report(Comparison(to_dict(config), None, {name: result}, sid_report(layout)), layout.root)
     return result
 
