@@ -121,15 +121,18 @@ def plot_validation_curves(curves: dict[str, dict], path: str | Path) -> Path:
     for index, kind in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
         measures = set()
+        largest = max((x for curve in curves.values() if curve["kind"] == kind for x in curve["x"]), default=0)
+        scale = 1e3 if kind == "lm" and largest >= 10_000 else 1  # thousands: tick labels that do not run together
         for method, curve in curves.items():
             if curve["kind"] != kind:
                 continue
             measures.add(curve["measure"])
-            line, = axes.plot(curve["x"], curve["y"], marker="o", markersize=3, label=method, color=_COLORS.get(method))
+            xs = [x / scale for x in curve["x"]]
+            line, = axes.plot(xs, curve["y"], marker="o", markersize=3, label=method, color=_COLORS.get(method))
             if curve.get("best") is not None:
                 best = curve["x"].index(curve["best"])
-                axes.plot([curve["x"][best]], [curve["y"][best]], marker="*", markersize=12, color=line.get_color())
-        axes.set_xlabel("training tokens" if kind == "lm" else "epoch")
+                axes.plot([xs[best]], [curve["y"][best]], marker="*", markersize=12, color=line.get_color())
+        axes.set_xlabel(("fine-tuning tokens" + (" (thousands)" if scale > 1 else "")) if kind == "lm" else "epoch")
         axes.set_ylabel(f"validation {', '.join(sorted(measures))}")
         axes.set_title(("LM methods" if kind == "lm" else "SASRec") + " (star: weights kept)")
         axes.grid(alpha=0.3)
