@@ -66,7 +66,7 @@ bench-sequence: $(STAMP)
 bench-converged: $(STAMP)
 	$(PY) benchmarks/beauty_converged.py
 
-# serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a few seconds)
+# serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a tenth of a second)
 bench-serve: demo
 	$(PY) benchmarks/serve.py runs/demo --method gti
 

@@ -70,6 +70,8 @@ def test_run_into_a_compare_folder_rewrites_every_results_file_from_the_methods_
     args = run_args(tiny_dataset, tiny_model_dir, out)
     assert main(["compare", "--methods", "mostpop,mean", *args]) == 0
     assert "== [1/2] mostpop: fit, evaluate" in capsys.readouterr().out
+    status, err, _ = _gti(["compare", "--methods", "mostpop,mean", *args])  # finished: answered without torch
+    assert status == 0, err
     # gti run with the same config adds a method; compare's init.method does not count as another config
     assert main(["run", *args, "--set", "init.method=random"]) == 0
     assert "run folder: " in capsys.readouterr().out
@@ -95,6 +97,8 @@ def test_overwrite_with_another_config_removes_what_it_replaces(tiny_dataset, ti
     assert not (out / "mostpop").exists() and not (out / "results.json").exists() and not (out / "results.md").exists()
     assert (out / "mean" / "eval").is_dir() and json.loads((out / "config.json").read_text())["finetune"]["steps"] == 3
     assert len(json.loads((out / "mean" / "finetune" / "losses.json").read_text())) == 3  # the new run, not the old
+    status, err, _ = _gti(["run", *run_args(tiny_dataset, tiny_model_dir, out, "finetune.steps=3")])
+    assert status == 0, err  # a finished run of this config: answered from its files, torch never imported
 
 
 def test_run_into_a_seeded_compare_folder_is_refused(tiny_dataset, tiny_model_dir, tmp_path, capsys):  # noqa: F811

@@ -115,9 +115,25 @@ def _claimable(config: RunConfig, args: argparse.Namespace, adding: bool = False
         check_run_folder(config, root, args.overwrite)
 
 
+def _cached(config: RunConfig, args: argparse.Namespace, methods: list[str], seeds: list[int] | None = None) -> bool:
+    """A finished run of this exact config (`gti.runfolder.finished`): say so and where its files are, without torch."""
+    from gti.runfolder import finished
+
+    root = Path(args.out or config.out)
+    if getattr(args, "sids", None) is not None or args.overwrite or not finished(config, root, methods, seeds):
+        return False
+    shown = root / ("metrics.json" if len(methods) == 1 and not (root / "results.json").is_file() else "results.md")
+    print(shown.read_text().rstrip())
+    _say(f"run folder: {root}  (finished with this config: every stage cached, nothing run)",
+         f"results: {shown}", f"report: {root / 'report.html'}")
+    return True
+
+
 def _run(args: argparse.Namespace) -> None:
     config = _config(args)
     _claimable(config, args, adding=True)
+    if _cached(config, args, [config.init.method]):
+        return
     from gti.layout import RunLayout
     from gti.runner import run
 
@@ -177,6 +193,8 @@ def _compare(args: argparse.Namespace, methods: list[str] | None = None) -> None
 
         settings_source(grid, choices, config, methods)
     _claimable(config, args)
+    if not grid and not choices and _cached(config, args, methods, seeds):
+        return
     from gti.runner import compare
 
     start = time.perf_counter()

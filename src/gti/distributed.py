@@ -71,8 +71,10 @@ def wait() -> None:
 
 def finish() -> None:
     """Let every process reach the end, then tear the process group down (a process leaving early aborts gloo)."""
+    if not distributed():
+        return  # one process: nothing to tear down (and no torch to import for a verb that never needed it)
     import torch
 
-    if distributed() and torch.distributed.is_initialized():
+    if torch.distributed.is_initialized():
         wait()
         torch.distributed.destroy_process_group()

@@ -105,3 +105,24 @@ def check_adding(root: Path, overwrite: bool) -> None:
         how = "--seeds" if record.get("seeds") else "--grid or --choices"
         raise GtiError(f"{root}: holds a `gti compare {how}` run; add a method with the same gti compare command "
                        "(its --methods extended), or choose another --out")
+
+
+def finished(config: RunConfig, root: Path, methods: list[str], seeds: list[int] | None = None) -> bool:
+    """Whether `root` already holds this exact config's finished run of `methods` (stage keys follow from the config
+    alone, so every stage would be read back): config.json equal, every method's evaluation finished, and the results
+    files written for exactly these methods (and seeds). The CLI then prints them without importing torch."""
+    root = Path(root)
+    try:
+        same = (root / "config.json").is_file() and read_json(root / "config.json") == to_dict(config)
+    except ValueError:
+        return False
+    layouts = [root] if not seeds else [root / name / f"seed-{seed}" for name in methods for seed in seeds]
+    evaluated = all((root / name / "eval" / MANIFEST).is_file() for name in methods) if not seeds else \
+        all((layout / "eval" / MANIFEST).is_file() for layout in layouts)
+    if not same or not evaluated or not (root / "report.html").is_file():
+        return False
+    record = compare_record(root)
+    if record is None:  # a `gti run` folder: one method, its metrics.json
+        return len(methods) == 1 and not seeds and (root / "metrics.json").is_file()
+    return (list(record.get("methods", {})) == methods and (record.get("seeds") or None) == (seeds or None)
+            and not record.get("tuning") and (root / "results.md").is_file())
