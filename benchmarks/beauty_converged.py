@@ -183,7 +183,7 @@ def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best:
             if len(sids) > 1:
                 sys.exit(f"beauty_converged: exploratory {path}: other SIDs than the parts'")
             for method in part["methods"]:
-                label = f"{method} ({folder.name})"
+                label = f"{method}, exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
                 own = part["per_user"]["ranks"][method]
                 against = {name: paired({"x": own, name: ranks[name]}, "x", name)
                            for name in dict.fromkeys([best, "sasrec", "mostpop"]) if name in ranks}
