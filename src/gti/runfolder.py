@@ -15,6 +15,7 @@ from gti.artifacts import MANIFEST, read_json
 from gti.config import RunConfig, to_dict
 from gti.config_text import differences
 from gti.errors import GtiError
+from gti.layout import RunLayout
 from gti.methods import METHODS
 
 KEPT = ("data", "sids")
@@ -53,11 +54,11 @@ def check_run_folder(config: RunConfig, root: Path, overwrite: bool) -> bool:
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise GtiError(f"{root}: exists and is not a folder; choose another --out")
-    before = _previous(root)
-    if before is None or _comparable(before) == _comparable(to_dict(config)):
+    before, now = _previous(root), _comparable(to_dict(config))
+    if before is None or _comparable(before) == now:
         return False
     if not overwrite:
-        changed = differences(_comparable(before), _comparable(to_dict(config))) if before else "its config.json is unreadable"
+        changed = differences(_comparable(before), now) if before else "its config.json is unreadable"
         raise GtiError(f"{root}: holds a run with another config ({changed}); pass --overwrite or choose --out")
     return True
 
@@ -80,7 +81,7 @@ def clear_replaced(root: Path) -> list[str]:
 
 def methods_on_disk(root: Path) -> list[str]:
     """The methods with a finished evaluation in `root` (one run per method, no seed folders), in `METHODS` order."""
-    return [name for name in METHODS if (Path(root) / name / "eval" / MANIFEST).is_file()]
+    return [name for name in METHODS if (RunLayout(root).stage(name, "eval") / MANIFEST).is_file()]
 
 
 def compare_record(root: Path) -> dict | None:
@@ -116,9 +117,8 @@ def finished(config: RunConfig, root: Path, methods: list[str], seeds: list[int]
         same = (root / "config.json").is_file() and read_json(root / "config.json") == to_dict(config)
     except ValueError:
         return False
-    layouts = [root] if not seeds else [root / name / f"seed-{seed}" for name in methods for seed in seeds]
-    evaluated = all((root / name / "eval" / MANIFEST).is_file() for name in methods) if not seeds else \
-        all((layout / "eval" / MANIFEST).is_file() for layout in layouts)
+    evaluated = all((RunLayout(root, seed).stage(name, "eval") / MANIFEST).is_file()
+                    for name in methods for seed in (seeds or [None]))
     if not same or not evaluated or not (root / "report.html").is_file():
         return False
     record = compare_record(root)
