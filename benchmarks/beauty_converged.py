@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from gti.artifacts import read_json, write_json
-from gti.budget import read_ranks
+from gti.budget import read_ranks, read_users
 from gti.rec import holm, paired_test, per_user_values
 from machine import invocation, machine, relative_command, stage_seconds, without_paths  # next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
@@ -101,8 +101,7 @@ def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None,
         sys.exit(f"beauty_converged: part {name} failed: {relative_command(command[3:], str(ROOT))}")
     wall = time.perf_counter() - start
     results = read_json(ROOT / run_dir / "results.json")
-    first = ROOT / run_dir / results["methods"][methods[0]]["folder"] / "eval" / "predictions.jsonl"
-    users = [json.loads(line)["user_id"] for line in first.read_text().splitlines() if line]
+    users = read_users(ROOT / run_dir / results["methods"][methods[0]]["folder"] / "eval")
     out = out_dir / f"{name}.json"
     write_json(ROOT / out, without_paths({
         "benchmark": "converged Beauty benchmark: one part", "part": name, "methods": methods,

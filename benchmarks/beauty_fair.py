@@ -28,7 +28,6 @@ Usage: python benchmarks/beauty_fair.py [--methods M,M,...] [--budgets 100,200,3
 """
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 import torch
 
 from gti.artifacts import read_json, write_json
-from gti.budget import read_ranks
+from gti.budget import read_ranks, read_users
 from gti.rec import holm, paired_test, per_user_values
 from machine import invocation, machine, stage_seconds, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
@@ -130,8 +129,7 @@ def per_user(results: dict, run_dir: Path) -> dict | None:
     methods = {name: result for name, result in results["methods"].items() if result.get("folder")}
     if not methods:
         return None
-    first = ROOT / run_dir / next(iter(methods.values()))["folder"] / "eval" / "predictions.jsonl"
-    users = [json.loads(line)["user_id"] for line in first.read_text().splitlines() if line]
+    users = read_users(ROOT / run_dir / next(iter(methods.values()))["folder"] / "eval")
     return {"users": users, "ranks": {name: read_ranks(ROOT / run_dir / result["folder"] / "eval")
                                       for name, result in methods.items()}}
 

@@ -12,12 +12,11 @@ Usage: python benchmarks/eval_precision.py RUN_DIR [--method gti] [--out PATH]
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from gti.artifacts import MANIFEST, read_json, write_json
-from gti.budget import read_ranks
+from gti.budget import read_ranks, read_users
 from gti.config import from_dict
 from gti.layout import RunLayout
 from gti.methods import METHODS
@@ -27,10 +26,6 @@ from gti.stages import run_eval, run_finetune
 from machine import invocation, machine, without_paths  # benchmarks/machine.py, next to this script
 
 RESULTS = Path("benchmarks/results")
-
-
-def users_of(folder: Path) -> list[str]:
-    return [json.loads(line)["user_id"] for line in (folder / "predictions.jsonl").read_text().splitlines() if line]
 
 
 def main() -> None:
@@ -54,7 +49,7 @@ def main() -> None:
     bf16_config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, precision="bfloat16"))
     bf16 = layout.method(args.method) / "eval_bf16"
     run_eval(bf16_config, weights, shared, bf16)
-    if users_of(bf16) != users_of(float32):
+    if read_users(bf16) != read_users(float32):
         sys.exit("eval_precision: the two evaluations ranked other users")
     ranks = {"float32": read_ranks(float32), "bfloat16": read_ranks(bf16)}
     same = sum(a == b for a, b in zip(ranks["float32"], ranks["bfloat16"]))

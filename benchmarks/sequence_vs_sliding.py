@@ -16,7 +16,6 @@ Usage: python benchmarks/sequence_vs_sliding.py [--set KEY=VALUE ...] [--run-dir
 """
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 from gti.artifacts import read_json, write_json
-from gti.budget import read_ranks
+from gti.budget import read_ranks, read_users
 from gti.rec import paired_test, per_user_values
 from machine import invocation, machine, relative_command, without_paths  # benchmarks/machine.py, next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
@@ -76,9 +75,7 @@ def main() -> None:
         variants = {name: variant(ROOT / run_dir / name, name) for name in VARIANTS}
         method = read_json(ROOT / run_dir / "sequence" / "config.json")["init"]["method"]
         ranks = {name: read_ranks(ROOT / run_dir / name / method / "eval") for name in VARIANTS}
-        users = {name: [json.loads(line)["user_id"] for line in
-                        (ROOT / run_dir / name / method / "eval" / "predictions.jsonl").read_text().splitlines()]
-                 for name in VARIANTS}
+        users = {name: read_users(ROOT / run_dir / name / method / "eval") for name in VARIANTS}
         if users["sliding"] != users["sequence"]:
             sys.exit("sequence_vs_sliding: the two runs evaluated other users")
         paired = {metric: paired_test(per_user_values(ranks["sequence"], metric), per_user_values(ranks["sliding"], metric))

@@ -36,6 +36,12 @@ def read_ranks(folder: Path) -> list[int | None]:
     return [json.loads(line)["rank"] for line in lines if line]
 
 
+def read_users(folder: Path) -> list[str]:
+    """The evaluated users of one evaluation (`predictions.jsonl`), in the order `read_ranks` gives their ranks."""
+    lines = (Path(folder) / "predictions.jsonl").read_text().splitlines()
+    return [json.loads(line)["user_id"] for line in lines if line]
+
+
 def seed_averaged_values(seed_ranks: list[list[int | None]], metric: str) -> np.ndarray:
     """(U,) per-user values of `metric`, averaged over seeds (each seed's ranks for the same users)."""
     return np.mean([per_user_values(ranks, metric) for ranks in seed_ranks], axis=0)
