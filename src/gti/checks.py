@@ -6,7 +6,6 @@ have loaded. The stages still check everything themselves when called from Pytho
 """
 
 import difflib
-import os
 from pathlib import Path
 
 from gti.config import NAMED_MODELS, RunConfig
@@ -22,8 +21,11 @@ def _looks_like_path(name: str) -> bool:
 
 
 def hub_offline() -> bool:
-    """Whether the Hugging Face hub is off (`HF_HUB_OFFLINE` set to 1, true, yes or on), as huggingface_hub reads it."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    """Whether the Hugging Face hub is off (`HF_HUB_OFFLINE`), read by huggingface_hub itself, so gti and the loaders
+    never disagree on what the variable means."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _cached_on_hub(name: str) -> bool:
@@ -38,7 +40,7 @@ def _cached_on_hub(name: str) -> bool:
 
 
 def _on_hub(name: str) -> str | None:
-    """Ask the hub once (no retries) whether model `name` exists; None when it does, else why not."""
+    """Ask the hub once (one download of the model's config.json) whether `name` exists; None when it does, else why not."""
     try:
         from huggingface_hub import hf_hub_download
 
