@@ -15,7 +15,7 @@ score method, from the two Wilson intervals), which is wider than a paired one w
 share users, i.e. conservative. Every replay writes its own full JSON (beside the table's) and this script
 a summary, benchmarks/results/sasrec_replay_cpu.json.
 
-Usage: python benchmarks/sasrec_replay.py [--tables fair,fair5000,toys,cold,demo] [--out PATH] [--from-files]
+Usage: python benchmarks/sasrec_replay.py [--tables fair,fair5000,toys,cold] [--out PATH] [--from-files]
 """
 
 import argparse
@@ -40,21 +40,14 @@ TABLES = {
     "toys": ("toys_confirm_cpu.json", "beauty_fair.py", ["--choices", str(CHOSEN), "--set", "data.source=../shared/data/toys",
                                                          "--set", "data.users=5000"]),
     "cold": ("beauty_cold_cpu.json", "beauty_cold.py", ["--choices", str(CHOSEN)]),
-    "demo": ("demo_float32_cpu.json", "collect_run.py", ["configs/demo.toml"]),
 }
 """Table -> (its committed JSON, the script that made it, the flags that replay its anchors)."""
 
 
 def replay_commands(table: str, out: Path) -> list[list[str]]:
-    """The commands that re-run a table's anchors into `out` (the demo: `gti compare` on its config, then
-    `collect_run.py`, as its JSON was made; the others: the table's benchmark script)."""
-    committed_file, script, flags = TABLES[table]
-    if table == "demo":
-        run_dir = f"runs/replay_{table}"
-        return [[sys.executable, "-m", "gti.cli", "compare", *flags, "--methods", "mostpop,sasrec", *FIRST,
-                 "--out", run_dir, "--overwrite"],
-                [sys.executable, "benchmarks/collect_run.py", run_dir, str(out), "--note",
-                 "the demo's anchors re-run with the fixed SASRec on the same 100 test users (eval.sample=first)"]]
+    """The commands that re-run a table's anchors into `out`: the table's own benchmark script, anchors only.
+    (The demo is not replayed: `make demo` itself was re-run with the fixed SASRec, `demo_float32_cpu.json`.)"""
+    _, script, flags = TABLES[table]
     return [[sys.executable, f"benchmarks/{script}", "--methods", "mostpop,sasrec", *flags, *FIRST,
              "--run-dir", f"runs/replay_{table}", "--out", str(out)]]
 
