@@ -23,6 +23,9 @@ Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set 
   --parts: the parts to run, in order (default: every part without a JSON yet); --merge alone runs none.
   --name: the JSONs' names (default beauty_converged; the Toys confirmation: toys_converged with
   --set data.source=../shared/data/toys --run-dir runs/toys_converged).
+  --confirms JSON: a confirmation (Toys: --confirms benchmarks/results/beauty_converged_cpu.json): the best LM method
+  is the one JSON chose (the confirmation makes no choice; its own validation's pick is recorded beside it), and
+  each pre-registered test is confirmed only where it has JSON's sign, its CI excludes zero and its Holm p < 0.05.
   --exploratory DIR: also report the parts in DIR (run later under another --name, with other settings), each
   against the best LM method, sasrec and mostpop, outside the pre-registered family.
   --results: the folder of the part JSONs (its beauty_converged_parts/) and of the merged JSON.
@@ -191,7 +194,24 @@ def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best:
     return found
 
 
-def merge(out_dir: Path, out: Path, extra: list[Path] = ()) -> None:
+def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
+    """Each pre-registered test of a confirmation against the reference benchmark's (the pre-registered rule:
+    confirmed only where the difference has the reference's sign, its 95% CI excludes zero and its Holm p < alpha).
+    A reference difference of exactly zero predicts no sign, so nothing can confirm it."""
+    found = {}
+    for name, test in tests.items():
+        if name not in reference:
+            continue
+        ours, theirs = test["recall@10"], reference[name]["recall@10"]
+        same_sign = ours["diff"] * theirs["diff"] > 0
+        excludes_zero = ours["ci"][0] > 0 or ours["ci"][1] < 0
+        found[name] = {"reference_diff": theirs["diff"], "diff": ours["diff"], "ci": ours["ci"],
+                       "p_holm": ours["p_holm"], "same_sign": same_sign, "ci_excludes_zero": excludes_zero,
+                       "confirmed": same_sign and excludes_zero and ours["p_holm"] < alpha}
+    return found
+
+
+def merge(out_dir: Path, out: Path, extra: list[Path] = (), confirms: Path | None = None) -> None:
     """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring)."""
     files = sorted((ROOT / out_dir).glob("*.json"))
     parts = {read_json(path)["part"]: read_json(path) for path in files}
@@ -206,7 +226,10 @@ def merge(out_dir: Path, out: Path, extra: list[Path] = ()) -> None:
     lms = [name for name, one in rows.items() if one["kind"] == "lm"]
     pretrained = [name for name in lms if name != "scratch"]
     monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
-    best = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
+    best = own_choice = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
+    reference = read_json(ROOT / confirms) if confirms is not None else None
+    if reference is not None and reference["best_lm"] in pretrained:
+        best = reference["best_lm"]
     tests = {}
     if best is not None:
         for anchor in ("sasrec", "scratch"):
@@ -237,8 +260,12 @@ def merge(out_dir: Path, out: Path, extra: list[Path] = ()) -> None:
                   for name, part in parts.items()},
         "missing_parts": [name for name in PARTS if name not in parts],
         "methods": rows, "best_lm": best, "best_lm_rule": "the pretrained LM method with the highest validation "
-        "train.monitor at its kept step; `paired` holds the issue's tests, recall@10 Holm-adjusted over them (p_holm)",
+        "train.monitor at its kept step; `paired` holds the issue's tests, recall@10 Holm-adjusted over them (p_holm)"
+        + (f"; a confirmation of {confirms}: its best LM (this benchmark's own validation chose {own_choice})"
+           if reference is not None else ""),
         "paired": tests, "lm_vs_anchors_holm": families,
+        **({"confirms": str(confirms), "confirmation": confirmation(tests, reference["paired"])}
+           if reference is not None else {}),
         "exploratory": exploratory(list(extra), first, rows, ranks, best),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
@@ -254,6 +281,7 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="only merge the part JSONs that exist")
     parser.add_argument("--exploratory", action="append", type=Path, default=[],
                         help="a folder of parts run later with other settings (another --name's _parts folder)")
+    parser.add_argument("--confirms", type=Path, help="the merged JSON this run confirms (its best LM, its signs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (every part)")
     parser.add_argument("--run-dir", type=Path, help="parts' run folders' parent (default: runs/beauty_converged)")
     parser.add_argument("--name", default="beauty_converged", help="file names: <name>_cpu.json, <name>_parts/")
@@ -276,7 +304,7 @@ def main() -> None:
         for name in todo:
             built = [ROOT / run_root / part for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
             run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir)
-        merge(out_dir, out, args.exploratory)
+        merge(out_dir, out, args.exploratory, args.confirms)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

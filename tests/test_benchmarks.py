@@ -268,6 +268,26 @@ def test_sequence_vs_sliding_quick_records_both_variants_on_the_same_users(tmp_p
     assert str(tmp_path) not in out.read_text() and result["machine"]["cpu_cores"]
 
 
+def test_a_confirmation_needs_the_reference_sign_a_ci_off_zero_and_holm():
+    from beauty_converged import confirmation
+
+    def test(diff, ci, p_holm=0.01):
+        return {"recall@10": {"diff": diff, "ci": ci, "p_holm": p_holm}}
+
+    reference = {"a": test(0.02, [0.01, 0.03]), "b": test(-0.01, [-0.02, 0.0]), "c": test(0.0, [0.0, 0.0]),
+                 "d": test(0.01, [0.0, 0.02])}
+    found = confirmation({"a": test(0.015, [0.005, 0.025]), "b": test(0.01, [0.002, 0.02]),
+                          "c": test(0.01, [0.002, 0.02]), "d": test(0.01, [0.002, 0.02], p_holm=0.06),
+                          "e": test(0.01, [0.002, 0.02])}, reference)
+    assert set(found) == {"a", "b", "c", "d"}  # e: not in the reference
+    assert found["a"]["confirmed"] and found["a"]["reference_diff"] == 0.02
+    assert not found["b"]["confirmed"] and not found["b"]["same_sign"]  # the other sign
+    assert not found["c"]["confirmed"] and not found["c"]["same_sign"]  # a zero predicts no sign
+    assert not found["d"]["confirmed"] and found["d"]["same_sign"] and found["d"]["ci_excludes_zero"]  # Holm
+    crossing = confirmation({"a": test(0.01, [-0.001, 0.02])}, reference)["a"]
+    assert not crossing["confirmed"] and not crossing["ci_excludes_zero"]
+
+
 @pytest.mark.slow
 def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_same_users(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
@@ -283,6 +303,15 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
     assert all(row["history"] == 4 for name, row in result["methods"].items() if name != "mostpop")  # one history
     for name, row in result["methods"].items():
         assert row["validations"] or name == "mostpop"
+    # a confirmation takes the reference's best LM and checks each test's sign against it
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({**result, "best_lm": "mean-rowlr"}))
+    confirmed = subprocess.run([*command, "--merge", "--confirms", str(reference)], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=900)
+    assert confirmed.returncode == 0, confirmed.stderr[-2000:]
+    again = json.loads((tmp_path / "beauty_converged_quick.json").read_text())
+    assert again["best_lm"] == "mean-rowlr" and f"chose {result['best_lm']}" in again["best_lm_rule"]
+    assert set(again["confirmation"]) == set(again["paired"])
     # a part evaluated on other users is refused by the merge
     part = tmp_path / "beauty_converged_quick_parts" / "gti.json"
     record = json.loads(part.read_text())
