@@ -20,7 +20,9 @@ user set) and a list of the parts still missing.
 
 Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set KEY=VALUE ...] [--run-dir DIR]
                                              [--name NAME] [--results DIR] [--quick]
-  --parts: the parts to run, in order (default: every part without a JSON yet); --merge alone runs none.
+  --parts: the parts to run, in order (default: every part of PARTS without a JSON yet); --merge alone runs none.
+  The seed parts (gti-seed1, gti-seed2, rows-first-seed1, rows-first-seed2: issue 31's seeds) run only when named;
+  the merge then reports each method's spread over seeds 0-2 and gti - rows-first averaged over them (`seeds`).
   --name: the JSONs' names (default beauty_converged; the Toys confirmation: toys_converged with
   --set data.source=../shared/data/toys --run-dir runs/toys_converged).
   --confirms JSON: a confirmation (Toys: --confirms benchmarks/results/beauty_converged_cpu.json): the best LM method
@@ -64,6 +66,13 @@ PARTS = {
 validation targets (gti and rows-first: the new rows at `finetune.lr`; mean-rowlr: 1e-2), `sasrec.lr` 3e-3 as
 SASRec's replay chose it, the scratch decoder at lr 1e-3 (a random decoder needs a higher rate than a pretrained
 one; not tuned here)."""
+SEEDS = (1, 2)
+SEED_PARTS = {f"{method}-seed{seed}": ([method], [f"init.seed={seed}", f"ground.seed={seed}", f"finetune.seed={seed}",
+                                                 *PARTS[method][1]])
+              for method in ("gti", "rows-first") for seed in SEEDS}
+"""Issue 31's seeds (gti and rows-first came within 0.005): the same part with every training seed after the SIDs at
+1 or 2 (the config's are 0), as `gti compare --seeds` sets them. Run only when named in --parts."""
+ALL_PARTS = {**PARTS, **SEED_PARTS}
 PUBLISHED = {
     "note": "published full-Beauty figures (all 22,363 users, leave-one-out, full ranking), not run here: another "
             "user set and other code, for orientation only",
@@ -93,7 +102,7 @@ def sids_file(run_dir: Path) -> Path:
 
 def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None, out_dir: Path) -> Path:
     """One part: `gti compare` of its methods into run_root/<part>, then its JSON (see the module docstring)."""
-    methods, settings = PARTS[name]
+    methods, settings = ALL_PARTS[name]
     run_dir = run_root / name
     command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", ",".join(methods),
                "--out", str(run_dir), "--overwrite"]
@@ -194,6 +203,39 @@ def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best:
     return found
 
 
+def seed_spread(rows: dict, ranks: dict, seed_parts: dict) -> dict:
+    """Issue 31's seeds: per method its recall@10 and NDCG@10 at every seed run (seed 0 = its main part), their mean,
+    min and max; then gti - rows-first at each seed both have and, paired over the same users, on the per-user values
+    averaged over those seeds (as `gti compare --seeds` averages them)."""
+    runs = {}
+    for method in ("gti", "rows-first"):
+        if method in ranks:
+            runs[method] = {0: ranks[method]} | {
+                seed: part["per_user"]["ranks"][method] for seed in SEEDS
+                if (part := seed_parts.get(f"{method}-seed{seed}")) is not None}
+    found = {"rule": "seed 0: the main part (the config's seeds); seeds 1, 2: init, grounding and fine-tuning seeds "
+                     "set to them on the same SIDs, split and test users", "methods": {}}
+    for method, by_seed in runs.items():
+        metrics = {metric: {seed: float(per_user_values(seed_ranks, metric).mean()) for seed, seed_ranks in by_seed.items()}
+                   for metric in ("recall@10", "ndcg@10")}
+        found["methods"][method] = {
+            "seeds": sorted(by_seed), "train_seconds": {0: rows[method]["train_seconds"]} | {
+                seed: seed_parts[f"{method}-seed{seed}"]["results"][method]["train_seconds"] for seed in by_seed if seed},
+            **{metric: {"by_seed": values, "mean": sum(values.values()) / len(values), "min": min(values.values()),
+                        "max": max(values.values())} for metric, values in metrics.items()}}
+    if len(runs) == 2:
+        shared = sorted(set(runs["gti"]) & set(runs["rows-first"]))
+        averaged = {method: {metric: sum(per_user_values(runs[method][seed], metric) for seed in shared) / len(shared)
+                             for metric in ("recall@10", "ndcg@10")} for method in runs}
+        found["gti_vs_rows-first"] = {
+            "seeds": shared,
+            "diff_by_seed": {seed: found["methods"]["gti"]["recall@10"]["by_seed"][seed]
+                             - found["methods"]["rows-first"]["recall@10"]["by_seed"][seed] for seed in shared},
+            **{metric: paired_test(averaged["gti"][metric], averaged["rows-first"][metric])
+               for metric in ("recall@10", "ndcg@10")}}
+    return found
+
+
 def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
     """Each pre-registered test of a confirmation against the reference benchmark's (the pre-registered rule:
     confirmed only where the difference has the reference's sign, its 95% CI excludes zero and its Holm p < alpha).
@@ -214,11 +256,12 @@ def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
 def merge(out_dir: Path, out: Path, extra: list[Path] = (), confirms: Path | None = None) -> None:
     """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring)."""
     files = sorted((ROOT / out_dir).glob("*.json"))
-    parts = {read_json(path)["part"]: read_json(path) for path in files}
+    found = {read_json(path)["part"]: read_json(path) for path in files}
+    parts = {name: found[name] for name in PARTS if name in found}
     if not parts:
         sys.exit(f"beauty_converged: no part JSON in {out_dir}")
-    parts = {name: parts[name] for name in PARTS if name in parts}
-    check_parts(parts)
+    seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
+    check_parts({**parts, **seed_parts})
     rows, ranks = {}, {}
     for part in parts.values():
         for method in part["methods"]:
@@ -267,6 +310,7 @@ def merge(out_dir: Path, out: Path, extra: list[Path] = (), confirms: Path | Non
         **({"confirms": str(confirms), "confirmation": confirmation(tests, reference["paired"])}
            if reference is not None else {}),
         "exploratory": exploratory(list(extra), first, rows, ranks, best),
+        **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),
@@ -277,7 +321,7 @@ def merge(out_dir: Path, out: Path, extra: list[Path] = (), confirms: Path | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", help=f"parts to run, in order, from {', '.join(PARTS)}")
+    parser.add_argument("--parts", help=f"parts to run, in order, from {', '.join(ALL_PARTS)}")
     parser.add_argument("--merge", action="store_true", help="only merge the part JSONs that exist")
     parser.add_argument("--exploratory", action="append", type=Path, default=[],
                         help="a folder of parts run later with other settings (another --name's _parts folder)")
@@ -295,9 +339,9 @@ def main() -> None:
         out_dir = args.results / (f"{args.name}_quick_parts" if args.quick else f"{args.name}_parts")
         out = args.results / (f"{args.name}_quick.json" if args.quick else f"{args.name}_cpu.json")
         if args.parts:
-            unknown = [name for name in args.parts.split(",") if name not in PARTS]
+            unknown = [name for name in args.parts.split(",") if name not in ALL_PARTS]
             if unknown:
-                parser.error(f"--parts: unknown {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
+                parser.error(f"--parts: unknown {', '.join(unknown)}; expected some of {', '.join(ALL_PARTS)}")
             todo = args.parts.split(",")
         else:
             todo = [] if args.merge else [name for name in PARTS if not (ROOT / out_dir / f"{name}.json").is_file()]

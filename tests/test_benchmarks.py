@@ -288,6 +288,30 @@ def test_a_confirmation_needs_the_reference_sign_a_ci_off_zero_and_holm():
     assert not crossing["confirmed"] and not crossing["ci_excludes_zero"]
 
 
+def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ran():
+    from beauty_converged import SEED_PARTS, seed_spread
+
+    assert set(SEED_PARTS) == {"gti-seed1", "gti-seed2", "rows-first-seed1", "rows-first-seed2"}
+    assert "init.seed=2" in SEED_PARTS["rows-first-seed2"][1] and "finetune.seed=1" in SEED_PARTS["gti-seed1"][1]
+    ranks = {"gti": [1, None, 3, None], "rows-first": [None, None, 2, 11]}
+    rows = {"gti": {"train_seconds": 10.0}, "rows-first": {"train_seconds": 12.0}}
+
+    def part(method, hits, seconds):
+        return {"per_user": {"ranks": {method: hits}}, "results": {method: {"train_seconds": seconds}}}
+
+    seed_parts = {"gti-seed1": part("gti", [None, 2, 3, None], 11.0), "gti-seed2": part("gti", [1, 2, None, None], 9.0),
+                  "rows-first-seed1": part("rows-first", [1, None, None, None], 13.0)}
+    found = seed_spread(rows, ranks, seed_parts)
+    gti = found["methods"]["gti"]
+    assert gti["seeds"] == [0, 1, 2] and gti["train_seconds"] == {0: 10.0, 1: 11.0, 2: 9.0}
+    assert gti["recall@10"]["by_seed"] == {0: 0.5, 1: 0.5, 2: 0.5} and gti["recall@10"]["min"] == 0.5
+    assert found["methods"]["rows-first"]["recall@10"]["by_seed"] == {0: 0.25, 1: 0.25}
+    versus = found["gti_vs_rows-first"]  # seeds 0 and 1 only: rows-first has no seed 2
+    assert versus["seeds"] == [0, 1] and versus["diff_by_seed"] == {0: 0.25, 1: 0.25}
+    # per user, hits averaged over seeds 0-1: gti (0.5, 0.5, 1, 0), rows-first (0.5, 0, 0.5, 0)
+    assert versus["recall@10"]["diff"] == pytest.approx(0.25)
+
+
 @pytest.mark.slow
 def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_same_users(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
@@ -303,6 +327,12 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
     assert all(row["history"] == 4 for name, row in result["methods"].items() if name != "mostpop")  # one history
     for name, row in result["methods"].items():
         assert row["validations"] or name == "mostpop"
+    # the seed parts run only when named, and the merge reports the spread over seeds
+    seeded = subprocess.run([*command, "--parts", "gti-seed1,rows-first-seed1"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    spread = json.loads((tmp_path / "beauty_converged_quick.json").read_text())["seeds"]
+    assert spread["gti_vs_rows-first"]["seeds"] == [0, 1] and spread["methods"]["gti"]["seeds"] == [0, 1]
     # a confirmation takes the reference's best LM and checks each test's sign against it
     reference = tmp_path / "reference.json"
     reference.write_text(json.dumps({**result, "best_lm": "mean-rowlr"}))
