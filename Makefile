@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged bench-converged-toys venv clean
 
 venv: $(STAMP)
 
@@ -65,6 +65,11 @@ bench-sequence: $(STAMP)
 # runs only the missing parts): benchmarks/results/beauty_converged_cpu.json
 bench-converged: $(STAMP)
 	$(PY) benchmarks/beauty_converged.py
+
+# its pre-registered Toys confirmation (about 2.2 hours), merged against Beauty's signs and best LM method
+bench-converged-toys: $(STAMP)
+	$(PY) benchmarks/beauty_converged.py --name toys_converged --set data.source=../shared/data/toys \
+	    --run-dir runs/toys_converged --confirms benchmarks/results/beauty_converged_cpu.json
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a tenth of a second)
 bench-serve: demo
