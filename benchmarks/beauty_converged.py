@@ -214,7 +214,9 @@ def seed_spread(rows: dict, ranks: dict, seed_parts: dict) -> dict:
                 seed: part["per_user"]["ranks"][method] for seed in SEEDS
                 if (part := seed_parts.get(f"{method}-seed{seed}")) is not None}
     found = {"rule": "seed 0: the main part (the config's seeds); seeds 1, 2: init, grounding and fine-tuning seeds "
-                     "set to them on the same SIDs, split and test users", "methods": {}}
+                     "set to them on the same SIDs, split and test users", "methods": {},
+             "parts": {name: {"wall_s": part["wall_s"], "command": part["command"], "code": part.get("code"),
+                              "machine": part["machine"]} for name, part in seed_parts.items()}}
     for method, by_seed in runs.items():
         metrics = {metric: {seed: float(per_user_values(seed_ranks, metric).mean()) for seed, seed_ranks in by_seed.items()}
                    for metric in ("recall@10", "ndcg@10")}

@@ -297,7 +297,8 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     rows = {"gti": {"train_seconds": 10.0}, "rows-first": {"train_seconds": 12.0}}
 
     def part(method, hits, seconds):
-        return {"per_user": {"ranks": {method: hits}}, "results": {method: {"train_seconds": seconds}}}
+        return {"per_user": {"ranks": {method: hits}}, "results": {method: {"train_seconds": seconds}},
+                "wall_s": seconds + 1, "command": "python benchmarks/beauty_converged.py", "machine": {}}
 
     seed_parts = {"gti-seed1": part("gti", [None, 2, 3, None], 11.0), "gti-seed2": part("gti", [1, 2, None, None], 9.0),
                   "rows-first-seed1": part("rows-first", [1, None, None, None], 13.0)}
@@ -310,6 +311,7 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     assert versus["seeds"] == [0, 1] and versus["diff_by_seed"] == {0: 0.25, 1: 0.25}
     # per user, hits averaged over seeds 0-1: gti (0.5, 0.5, 1, 0), rows-first (0.5, 0, 0.5, 0)
     assert versus["recall@10"]["diff"] == pytest.approx(0.25)
+    assert found["parts"]["gti-seed2"]["wall_s"] == 10.0
 
 
 @pytest.mark.slow
