@@ -100,8 +100,11 @@ def sids_file(run_dir: Path) -> Path:
     return run_dir / "sids" / "sids.json"
 
 
-def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None, out_dir: Path) -> Path:
-    """One part: `gti compare` of its methods into run_root/<part>, then its JSON (see the module docstring)."""
+def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None, out_dir: Path,
+             scratch: Path | None = None) -> Path:
+    """One part: `gti compare` of its methods into run_root/<part>, then its JSON (see the module docstring).
+    `scratch` (--quick's temporary folder) is written as `<quick>` in the JSON: the tiny inputs are the same in every
+    --quick invocation (seeded), so parts of separate invocations compare as the same settings."""
     methods, settings = ALL_PARTS[name]
     run_dir = run_root / name
     command = [sys.executable, "-m", "gti.cli", "compare", str(CONFIG), "--methods", ",".join(methods),
@@ -115,7 +118,7 @@ def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None,
     results = read_json(ROOT / run_dir / "results.json")
     users = read_users(ROOT / run_dir / results["methods"][methods[0]]["folder"] / "eval")
     out = out_dir / f"{name}.json"
-    write_json(ROOT / out, without_paths({
+    part = {
         "benchmark": "converged Beauty benchmark: one part", "part": name, "methods": methods,
         "part_settings": settings, "overrides": overrides, "wall_s": round(wall, 1),
         "sids_sha256": digest(sids_file(ROOT / run_dir)),
@@ -125,7 +128,10 @@ def run_part(name: str, run_root: Path, overrides: list[str], sids: Path | None,
         "per_user": {"users": users, "ranks": {m: read_ranks(ROOT / run_dir / results["methods"][m]["folder"] / "eval")
                                                for m in methods}},
         "command_part": relative_command(["python", *command[1:]], str(ROOT)), "machine": machine(), **invocation(),
-    }))
+    }
+    if scratch is not None:
+        part = json.loads(json.dumps(part).replace(str(scratch), "<quick>"))
+    write_json(ROOT / out, without_paths(part))
     print(f"beauty_converged: part {name} done in {wall:.0f} s; wrote {out}")
     return out
 
@@ -349,7 +355,7 @@ def main() -> None:
             todo = [] if args.merge else [name for name in PARTS if not (ROOT / out_dir / f"{name}.json").is_file()]
         for name in todo:
             built = [ROOT / run_root / part for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
-            run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir)
+            run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir, scratch)
         merge(out_dir, out, args.exploratory, args.confirms)
     finally:
         if scratch is not None:
