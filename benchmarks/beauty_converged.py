@@ -18,8 +18,8 @@ scratch, gti vs rows-first, gti vs mean-rowlr; every LM method vs mostpop and vs
 methods) over the same test users, beside the published full-Beauty figures (labelled as published, another
 user set) and a list of the parts still missing.
 
-Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set KEY=VALUE ...] [--run-dir DIR]
-                                             [--name NAME] [--results DIR] [--quick]
+Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge | --no-merge] [--set KEY=VALUE ...]
+                                             [--run-dir DIR] [--name NAME] [--sids DIR] [--results DIR] [--quick]
   --parts: the parts to run, in order (default: every part of PARTS without a JSON yet); --merge alone runs none.
   The seed parts (gti-seed1, gti-seed2, rows-first-seed1, rows-first-seed2: issue 31's seeds) run only when named;
   the merge then reports each method's spread over seeds 0-2 and gti - rows-first averaged over them (`seeds`).
@@ -30,6 +30,9 @@ Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge] [--set 
   each pre-registered test is confirmed only where it has JSON's sign, its CI excludes zero and its Holm p < 0.05.
   --exploratory DIR: also report the parts in DIR (run later under another --name, with other settings), each
   against the best LM method, sasrec and mostpop, outside the pre-registered family.
+  --sids DIR: every LM part on the SIDs in DIR (a `gti sids` folder): parts run on another machine (a GPU, or
+  another kind of CPU, whose float32 encoder can give a few items other codes) on the same SIDs.
+  --no-merge: run the parts only (benchmarks/gpu_converged.sh runs every part at once on one GPU, then merges).
   --results: the folder of the part JSONs (its beauty_converged_parts/) and of the merged JSON.
   --quick: a tiny random model and catalog in a temporary folder, written to beauty_converged_quick.json and
   beauty_converged_quick_parts/: a smoke test of the script, not a measurement.
@@ -156,6 +159,10 @@ def check_parts(parts: dict[str, dict]) -> None:
             sys.exit(f"beauty_converged: part {name} evaluated other test users than part {names[0]}")
         if one["split_sha256"] != first["split_sha256"]:
             sys.exit(f"beauty_converged: part {name} ran on another split than part {names[0]}")
+        built = {part["sids_sha256"] for part in (one, first) if part["sids_sha256"] is not None}  # anchors build none
+        if len(built) > 1:
+            sys.exit(f"beauty_converged: part {name} ran on other SIDs than part {names[0]} (SIDs built on another "
+                     "kind of CPU can differ: pass the first part's SIDs folder with --sids)")
         if one["overrides"] != first["overrides"] or comparable(one["config"], own) != comparable(first["config"], own):
             sys.exit(f"beauty_converged: part {name} ran with other settings than part {names[0]} beyond the parts' own")
     sids = {part["sids_sha256"] for part in parts.values() if part["sids_sha256"] is not None}
@@ -189,7 +196,9 @@ def paired(ranks: dict, one: str, other: str) -> dict:
 def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best: str | None) -> dict:
     """Parts run after the pre-registration with other settings (each folder one `--name`'s parts, e.g. the scratch
     decoder with a longer cap): each method's row and its paired tests against the best LM method, sasrec and
-    mostpop on the same users. Not part of the pre-registered family (no Holm), reported as exploratory."""
+    mostpop on the same users. Not part of the pre-registered family (no Holm), reported as exploratory. A part on
+    other SIDs (built on another kind of CPU, say) is reported with `same_sids` false: its SIDs are one more way in
+    which it differs."""
     found = {}
     for folder in folders:
         for path in sorted((ROOT / folder).glob("*.json")):
@@ -197,15 +206,14 @@ def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best:
             if part["per_user"]["users"] != first["per_user"]["users"] or part["split_sha256"] != first["split_sha256"]:
                 sys.exit(f"beauty_converged: exploratory {path}: other test users or split than the parts'")
             sids = {p for p in (part["sids_sha256"], first["sids_sha256"]) if p is not None}
-            if len(sids) > 1:
-                sys.exit(f"beauty_converged: exploratory {path}: other SIDs than the parts'")
             for method in part["methods"]:
                 label = f"{method}, exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
                 own = part["per_user"]["ranks"][method]
                 against = {name: paired({"x": own, name: ranks[name]}, "x", name)
                            for name in dict.fromkeys([best, "sasrec", "mostpop"]) if name in ranks}
                 found[label] = {**row(part, method), "overrides": part["overrides"], "paired": against,
-                                "command": part["command"]}
+                                "same_sids": len(sids) <= 1, "sids_sha256": part["sids_sha256"],
+                                "command": part["command"], "machine": part["machine"]}
     return found
 
 
@@ -261,13 +269,18 @@ def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
     return found
 
 
-def merge(out_dir: Path, out: Path, extra: list[Path] = (), confirms: Path | None = None) -> None:
-    """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring)."""
+def merge(out_dir: Path, out: Path | None, extra: list[Path] = (), confirms: Path | None = None,
+          stem: Path | None = None) -> None:
+    """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring):
+    `out`, or `<stem>_gpu.json` where the parts ran on a GPU and `<stem>_cpu.json` where not."""
     files = sorted((ROOT / out_dir).glob("*.json"))
     found = {read_json(path)["part"]: read_json(path) for path in files}
     parts = {name: found[name] for name in PARTS if name in found}
     if not parts:
         sys.exit(f"beauty_converged: no part JSON in {out_dir}")
+    if out is None:
+        on_gpu = any(part["machine"].get("gpu") for part in found.values())
+        out = stem.with_name(f"{stem.name}_{'gpu' if on_gpu else 'cpu'}.json")
     seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
     check_parts({**parts, **seed_parts})
     rows, ranks = {}, {}
@@ -336,7 +349,12 @@ def main() -> None:
     parser.add_argument("--confirms", type=Path, help="the merged JSON this run confirms (its best LM, its signs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (every part)")
     parser.add_argument("--run-dir", type=Path, help="parts' run folders' parent (default: runs/beauty_converged)")
-    parser.add_argument("--name", default="beauty_converged", help="file names: <name>_cpu.json, <name>_parts/")
+    parser.add_argument("--name", default="beauty_converged",
+                        help="file names: <name>_parts/ and <name>_cpu.json (<name>_gpu.json where the parts ran on a GPU)")
+    parser.add_argument("--sids", type=Path, help="the SIDs folder every LM part uses (made by `gti sids`, or a part's "
+                        "run folder's sids/; default: the first part's that ran)")
+    parser.add_argument("--no-merge", action="store_true", help="run the parts only (several at once, each its own "
+                        "process: benchmarks/gpu_converged.sh); merge later with --merge")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSONs (default: benchmarks/results)")
     parser.add_argument("--quick", action="store_true", help="a tiny random model and catalog: a smoke test")
     args = parser.parse_args()
@@ -345,7 +363,9 @@ def main() -> None:
         overrides = (tiny_inputs(scratch, users=16, lengths=(5, 9), brand=True) + QUICK_SETTINGS if args.quick else []) + args.set
         run_root = args.run_dir or (scratch / "runs" if args.quick else Path("runs/beauty_converged"))
         out_dir = args.results / (f"{args.name}_quick_parts" if args.quick else f"{args.name}_parts")
-        out = args.results / (f"{args.name}_quick.json" if args.quick else f"{args.name}_cpu.json")
+        out = args.results / f"{args.name}_quick.json" if args.quick else None
+        if args.sids is not None and not (ROOT / args.sids / "sids.json").is_file():
+            parser.error(f"--sids {args.sids}: no sids.json there (expected a folder made by `gti sids`)")
         if args.parts:
             unknown = [name for name in args.parts.split(",") if name not in ALL_PARTS]
             if unknown:
@@ -354,9 +374,10 @@ def main() -> None:
         else:
             todo = [] if args.merge else [name for name in PARTS if not (ROOT / out_dir / f"{name}.json").is_file()]
         for name in todo:
-            built = [ROOT / run_root / part for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
-            run_part(name, run_root, overrides, built[0] / "sids" if built else None, out_dir, scratch)
-        merge(out_dir, out, args.exploratory, args.confirms)
+            built = [ROOT / run_root / part / "sids" for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
+            run_part(name, run_root, overrides, args.sids or (built[0] if built else None), out_dir, scratch)
+        if not args.no_merge:
+            merge(out_dir, out, args.exploratory, args.confirms, stem=args.results / args.name)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

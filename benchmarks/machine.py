@@ -38,7 +38,7 @@ def _proc_field(path: str, name: str) -> str | None:
 
 
 def machine() -> dict:
-    """CPU model, cores, its bfloat16 support, RAM, torch threads, library versions and the date (UTC).
+    """CPU model, cores, its bfloat16 support, RAM, torch threads, the GPU (None: none), library versions, the date (UTC).
 
     `cpu_native_bf16` is what /proc/cpuinfo says (avx512_bf16 or amx_bf16); `gti_native_bf16_env` is
     the GTI_NATIVE_BF16 override in effect, if any, under which `auto` resolved as on the other kind of CPU.
@@ -56,6 +56,8 @@ def machine() -> dict:
         "gti_native_bf16_env": os.environ.get("GTI_NATIVE_BF16"),
         "ram_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
         "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpus": torch.cuda.device_count(),
         "platform": platform.platform(),
         "versions": versions(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
