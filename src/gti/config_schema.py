@@ -78,8 +78,9 @@ class SidConfig:
     seed: int = 0
     """Seed of the quantizer."""
     precision: str = "float32"
-    """Sentence encoder precision: `float32` (default: the same codes on every machine), `auto` (bfloat16 on CUDA or a
-    CPU with native bfloat16: about 2.4x faster to encode, but other CPUs give other codes) or `bfloat16`."""
+    """Sentence encoder precision: `float32` (default: the same codes on machines of one CPU kind; another kind can
+    move a few items: reuse one `gti sids` folder to compare machines), `auto` (bfloat16 on CUDA or a CPU with native
+    bfloat16: about 2.4x faster to encode, but other CPUs give many other codes) or `bfloat16`."""
 
 
 @dataclass
