@@ -314,6 +314,20 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     assert found["parts"]["gti-seed2"]["wall_s"] == 10.0
 
 
+def test_parts_on_other_sids_users_or_settings_are_refused_and_anchors_build_no_sids():
+    from beauty_converged import check_parts
+
+    def part(sids, users=(1, 2), settings=(), lr=2e-4):
+        return {"per_user": {"users": list(users)}, "split_sha256": "s", "sids_sha256": sids, "overrides": [],
+                "part_settings": list(settings), "config": {"finetune": {"lr": lr, "new_rows_lr": None}, "out": "x"}}
+
+    check_parts({"anchors": part(None), "gti": part("a"), "mean-rowlr": part("a", settings=["finetune.new_rows_lr=1e-2"])})
+    for other, says in ((part("b"), "different SIDs"), (part("a", users=(1, 3)), "other test users"),
+                        (part("a", lr=1e-3), "other settings")):
+        with pytest.raises(SystemExit, match=says):
+            check_parts({"anchors": part(None), "gti": part("a"), "rows-first": other})
+
+
 @pytest.mark.slow
 def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_same_users(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
