@@ -328,6 +328,29 @@ def test_parts_on_other_sids_users_or_settings_are_refused_and_anchors_build_no_
             check_parts({"anchors": part(None), "gti": part("a"), "rows-first": other})
 
 
+def test_an_exploratory_part_on_other_sids_is_reported_and_labelled_not_refused(tmp_path, monkeypatch):
+    import beauty_converged
+    from beauty_converged import exploratory
+
+    monkeypatch.setattr(beauty_converged, "ROOT", tmp_path)
+    result = {"kind": "lm", "metrics": {"recall@10": 0.5}, "metrics_ci": {"recall@10": [0.1, 0.9]}, "train_tokens": 7,
+              "train_seconds": 1.0, "compute": {}, "validations": [], "best": None}
+    first = {"per_user": {"users": ["u1", "u2"]}, "split_sha256": "s", "sids_sha256": "a"}
+    for name, sids in (("same", "a"), ("other", "b")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mean-rowlr.json").write_text(json.dumps({
+            **first, "sids_sha256": sids, "part": "mean-rowlr", "methods": ["mean-rowlr"], "part_settings": [],
+            "results": {"mean-rowlr": result}, "per_user": {"users": ["u1", "u2"], "ranks": {"mean-rowlr": [1, None]}},
+            "overrides": [], "command": "python benchmarks/beauty_converged.py", "machine": {"cpu_model": "x"}}))
+    found = exploratory([Path("same"), Path("other")], first, {}, {"gti": [None, 2]}, "gti")
+    assert [row["same_sids"] for row in found.values()] == [True, False]
+    assert all(row["paired"]["gti"]["recall@10"]["diff"] == 0.0 for row in found.values())  # 1 hit each, other users
+    (tmp_path / "other" / "mean-rowlr.json").write_text(
+        (tmp_path / "other" / "mean-rowlr.json").read_text().replace('"split_sha256": "s"', '"split_sha256": "t"'))
+    with pytest.raises(SystemExit, match="other test users or split"):
+        exploratory([Path("other")], first, {}, {"gti": [None, 2]}, "gti")
+
+
 @pytest.mark.slow
 def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_same_users(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
