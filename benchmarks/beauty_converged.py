@@ -266,18 +266,16 @@ def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
     return found
 
 
-def merge(out_dir: Path, out: Path | None, extra: list[Path] = (), confirms: Path | None = None,
-          stem: Path | None = None) -> None:
+def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | None = None, quick: bool = False) -> None:
     """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring):
-    `out`, or `<stem>_gpu.json` where the parts ran on a GPU and `<stem>_cpu.json` where not."""
+    `<stem>_quick.json` for --quick, else `<stem>_gpu.json` where the parts ran on a GPU and `<stem>_cpu.json` where not."""
     files = sorted((ROOT / out_dir).glob("*.json"))
     found = {read_json(path)["part"]: read_json(path) for path in files}
     parts = {name: found[name] for name in PARTS if name in found}
     if not parts:
         sys.exit(f"beauty_converged: no part JSON in {out_dir}")
-    if out is None:
-        on_gpu = any(part["machine"].get("gpu") for part in found.values())
-        out = stem.with_name(f"{stem.name}_{'gpu' if on_gpu else 'cpu'}.json")
+    kind = "quick" if quick else "gpu" if any(part["machine"].get("gpu") for part in found.values()) else "cpu"
+    out = stem.with_name(f"{stem.name}_{kind}.json")
     seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
     check_parts({**parts, **seed_parts})
     rows, ranks = {}, {}
@@ -360,7 +358,6 @@ def main() -> None:
         overrides = (tiny_inputs(scratch, users=16, lengths=(5, 9), brand=True) + QUICK_SETTINGS if args.quick else []) + args.set
         run_root = args.run_dir or (scratch / "runs" if args.quick else Path("runs/beauty_converged"))
         out_dir = args.results / (f"{args.name}_quick_parts" if args.quick else f"{args.name}_parts")
-        out = args.results / f"{args.name}_quick.json" if args.quick else None
         if args.sids is not None and not (ROOT / args.sids / "sids.json").is_file():
             parser.error(f"--sids {args.sids}: no sids.json there (expected a folder made by `gti sids`)")
         if args.parts:
@@ -374,7 +371,7 @@ def main() -> None:
             built = [ROOT / run_root / part / "sids" for part in PARTS if sids_file(ROOT / run_root / part).is_file()]
             run_part(name, run_root, overrides, args.sids or (built[0] if built else None), out_dir, scratch)
         if not args.no_merge:
-            merge(out_dir, out, args.exploratory, args.confirms, stem=args.results / args.name)
+            merge(out_dir, args.results / args.name, args.exploratory, args.confirms, args.quick)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
