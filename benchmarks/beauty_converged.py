@@ -48,6 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from gti.analysis.convergence import convergence
 from gti.artifacts import read_json, write_json
 from gti.budget import read_ranks, read_users
 from gti.rec import holm, paired_test, per_user_values
@@ -176,7 +177,17 @@ def row(part: dict, method: str) -> dict:
             **{metric: result["metrics"].get(metric) for metric in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")},
             "ci": {metric: result["metrics_ci"].get(metric) for metric in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")},
             "train_tokens": result["train_tokens"], "train_seconds": result["train_seconds"],
-            "compute": result["compute"], "validations": result.get("validations"), "best_step": result.get("best")}
+            "compute": result["compute"], "validations": result.get("validations"), "best_step": result.get("best"),
+            "convergence": flattened(part, method)}
+
+
+def flattened(part: dict, method: str) -> dict:
+    """`gti.analysis.convergence` on a method's validation curve, over the last `train.patience` validations: an LM
+    method's answer loss (the low-noise reading) and its monitor; SASRec's recall@10 (its loss is catalog-wide)."""
+    result, config = part["results"][method], part["config"]
+    measures = ["recall@10"] if result["kind"] == "anchor" else ["loss", config["train"]["monitor"]]
+    return {measure: convergence(result.get("validations") or [], measure, config["train"]["patience"])
+            for measure in measures}
 
 
 def validated(one: dict, monitor: str) -> float:
@@ -234,6 +245,10 @@ def seed_spread(rows: dict, ranks: dict, seed_parts: dict) -> dict:
         found["methods"][method] = {
             "seeds": sorted(by_seed), "train_seconds": {0: rows[method]["train_seconds"]} | {
                 seed: seed_parts[f"{method}-seed{seed}"]["results"][method]["train_seconds"] for seed in by_seed if seed},
+            "validations": {0: rows[method]["validations"]} | {
+                seed: seed_parts[f"{method}-seed{seed}"]["results"][method].get("validations") for seed in by_seed if seed},
+            "convergence": {0: rows[method]["convergence"]} | {
+                seed: flattened(seed_parts[f"{method}-seed{seed}"], method) for seed in by_seed if seed},
             **{metric: {"by_seed": values, "mean": sum(values.values()) / len(values), "min": min(values.values()),
                         "max": max(values.values())} for metric, values in metrics.items()}}
     if len(runs) == 2:
