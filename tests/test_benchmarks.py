@@ -294,11 +294,15 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     assert set(SEED_PARTS) == {"gti-seed1", "gti-seed2", "rows-first-seed1", "rows-first-seed2"}
     assert "init.seed=2" in SEED_PARTS["rows-first-seed2"][1] and "finetune.seed=1" in SEED_PARTS["gti-seed1"][1]
     ranks = {"gti": [1, None, 3, None], "rows-first": [None, None, 2, 11]}
-    rows = {"gti": {"train_seconds": 10.0}, "rows-first": {"train_seconds": 12.0}}
+    rows = {"gti": {"train_seconds": 10.0, "validations": [], "convergence": {}},
+            "rows-first": {"train_seconds": 12.0, "validations": [], "convergence": {}}}
+    falling = [{"step": step, "loss": 3.0 - step / 10, "recall@10": 0.01} for step in range(1, 6)]
 
     def part(method, hits, seconds):
-        return {"per_user": {"ranks": {method: hits}}, "results": {method: {"train_seconds": seconds}},
-                "wall_s": seconds + 1, "command": "python benchmarks/beauty_converged.py", "machine": {}}
+        return {"per_user": {"ranks": {method: hits}}, "wall_s": seconds + 1, "machine": {},
+                "results": {method: {"train_seconds": seconds, "kind": "lm", "validations": falling}},
+                "config": {"train": {"monitor": "recall@10", "patience": 2}},
+                "command": "python benchmarks/beauty_converged.py"}
 
     seed_parts = {"gti-seed1": part("gti", [None, 2, 3, None], 11.0), "gti-seed2": part("gti", [1, 2, None, None], 9.0),
                   "rows-first-seed1": part("rows-first", [1, None, None, None], 13.0)}
@@ -312,6 +316,9 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     # per user, hits averaged over seeds 0-1: gti (0.5, 0.5, 1, 0), rows-first (0.5, 0, 0.5, 0)
     assert versus["recall@10"]["diff"] == pytest.approx(0.25)
     assert found["parts"]["gti-seed2"]["wall_s"] == 10.0
+    # each seed's curve and its verdict: the loss still falls in the last two validations, the recall is flat at 0.01
+    assert gti["validations"][1] == falling and gti["convergence"][1]["loss"]["verdict"] == "still improving"
+    assert gti["convergence"][2]["recall@10"]["verdict"] == "past its best"
 
 
 def test_parts_on_other_sids_users_or_settings_are_refused_and_anchors_build_no_sids():
@@ -366,12 +373,19 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
     assert all(row["history"] == 4 for name, row in result["methods"].items() if name != "mostpop")  # one history
     for name, row in result["methods"].items():
         assert row["validations"] or name == "mostpop"
+        assert set(row["convergence"]) == ({"loss", "recall@5"} if row["kind"] == "lm" else {"recall@10"})
     # the seed parts run only when named, and the merge reports the spread over seeds
     seeded = subprocess.run([*command, "--parts", "gti-seed1,rows-first-seed1"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=900)
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     spread = json.loads((tmp_path / "beauty_converged_quick.json").read_text())["seeds"]
     assert spread["gti_vs_rows-first"]["seeds"] == [0, 1] and spread["methods"]["gti"]["seeds"] == [0, 1]
+    assert set(spread["methods"]["gti"]["validations"]) == {"0", "1"}
+    # the curves plot draws every validated row and each seed run
+    from plot_converged import curves, plot
+    merged = json.loads((tmp_path / "beauty_converged_quick.json").read_text())
+    assert {"gti", "rows-first", "sasrec", "scratch", "gti, seed 1", "rows-first, seed 1"} <= set(curves(merged))
+    assert plot(merged, tmp_path / "curves.png").stat().st_size > 10_000
     # a confirmation takes the reference's best LM and checks each test's sign against it
     reference = tmp_path / "reference.json"
     reference.write_text(json.dumps({**result, "best_lm": "mean-rowlr"}))
