@@ -51,3 +51,21 @@ def test_too_short_a_curve_and_missing_measures_give_none():
     assert convergence(curve("recall@10", [0.1, 0.2, 0.3]), "loss", window=1) is None
     with pytest.raises(ValueError, match="window"):
         convergence(curve("loss", [3.0, 2.0]), "loss", window=0)
+
+
+def test_the_report_tabulates_each_curves_verdict():
+    from gti.analysis.html import convergence_table
+    from gti.results import Comparison, MethodResult
+
+    lm = MethodResult(kind="lm", validations=[{"step": s, "loss": 3.0 - s / 10, "recall@10": 0.02} for s in range(1, 6)])
+    sasrec = MethodResult(kind="anchor", validations=[{"epoch": e, "recall@10": r, "loss": 9.0 + e}
+                                                      for e, r in enumerate([0.01, 0.05, 0.04, 0.04], 1)])
+    short = MethodResult(kind="lm", validations=[{"step": 1, "loss": 3.0}])
+    results = Comparison(config={}, seeds=None, methods={"gti": lm, "sasrec": sasrec, "mean": short})
+    note, table = convergence_table(results, {"patience": 2, "monitor": "recall@10"})
+    assert "last 2 validations" in note
+    rows = [row.split("</td><td>") for row in table.split("<tr>")[2:]]
+    verdicts = {(cells[0].removeprefix("<td>"), cells[1]): cells[-1].split("</td>")[0] for cells in rows}
+    assert verdicts == {("gti", "loss"): "still improving", ("gti", "recall@10"): "past its best",
+                        ("sasrec", "recall@10"): "past its best"}  # mean's one point: nothing to compare
+    assert convergence_table(Comparison(config={}, seeds=None, methods={"mean": short}), {}) == []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gti.analysis.cold import cold_note, cold_tables
 from gti.analysis.constants import SHOWN_METRICS, STAGES
+from gti.analysis.convergence import convergence
 from gti.analysis.curves import plot_budget_curves, plot_validation_curves
 from gti.analysis.plots import plot_training_curves
 from gti.analysis.tables import anchor_fits, grid_points, versus_anchors
@@ -163,6 +164,28 @@ def validation_curves(results: Comparison, monitor: str) -> dict[str, dict]:
     return found
 
 
+def convergence_table(results: Comparison, train: dict) -> list[str]:
+    """Did each validation curve flatten (`gti.analysis.convergence` over the last `train.patience` validations, 2
+    without patience): an LM method's answer loss and monitor, SASRec's recall@10."""
+    window, monitor = int(train.get("patience") or 2), str(train.get("monitor", "recall@10"))
+    rows = []
+    for method, result in results.methods.items():
+        measures = ["recall@10"] if result.kind == "anchor" else list(dict.fromkeys(["loss", monitor]))
+        for measure in measures:
+            found = convergence(result.validations or [], measure, window)
+            if found is not None:
+                gain = "-" if found["window_gain"] is None else f"{found['window_gain']:+.1%}"
+                rows.append([method, measure, f"{found['before_best']:.4g}", f"{found['window_best']:.4g}", gain,
+                             found["verdict"]])
+    if not rows:
+        return []
+    return [f"<p class='note'>Convergence: the best of the last {window} validations against the best before them; "
+            "still improving: better by more than 1%, flat: better by at most 1%, past its best: no better. An LM "
+            "method's answer loss (the same validation users at every point) is a steadier reading than its "
+            "beam-search recall; SASRec's loss is catalog-wide, so its recall is read.</p>",
+            _table(["method", "measure", "best before", f"best of last {window}", "gain", "verdict"], rows)]
+
+
 def write_html_report(results: Comparison, run_dir: Path) -> Path:
     """Write `run_dir/report.html` (and `training_curves.png`) from a comparison."""
     run_dir = Path(run_dir)
@@ -241,6 +264,7 @@ def write_html_report(results: Comparison, run_dir: Path) -> Path:
         plot_validation_curves(validation, run_dir / "validation_curves.png")
         parts.append("<h2>Validation curves</h2>" + _image(run_dir / "validation_curves.png",
                                                             "each method's validation measure as it trained"))
+        parts.extend(convergence_table(results, config.get("train", {})))
     parts.append("<h2>Seconds per stage</h2>")
     parts.append(_table(["method", "init", "ground", "finetune", "fit", "eval"], second_rows))
     parts.append("</body></html>")
