@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged bench-converged-toys venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged bench-converged-toys bench-converged-long venv clean
 
 venv: $(STAMP)
 
@@ -70,6 +70,17 @@ bench-converged: $(STAMP)
 bench-converged-toys: $(STAMP)
 	$(PY) benchmarks/beauty_converged.py --name toys_converged --set data.source=../shared/data/toys \
 	    --run-dir runs/toys_converged --confirms benchmarks/results/beauty_converged_cpu.json
+
+# exploratory (issue 31): rows-first and mean-rowlr with the 5-epoch cap the exploratory gti ran with
+# (beauty_converged_long_parts/gti.json), on the SIDs of the committed parts (rebuilt here by `gti sids` when missing;
+# float32 encodings can differ across CPU kinds, and the merge labels a part on other SIDs): about 2 hours on 2 cores.
+# Then re-merge: python benchmarks/beauty_converged.py --merge --exploratory benchmarks/results/beauty_converged_scratch_long_parts --exploratory benchmarks/results/beauty_converged_long_parts
+CONVERGED_SIDS ?= runs/sids-beauty-converged
+bench-converged-long: $(STAMP)
+	test -f $(CONVERGED_SIDS)/sids.json || $(VENV)/bin/gti sids ../shared/data/beauty --out $(CONVERGED_SIDS) \
+	    --users 5000 --catalog all --data-seed 0 --max-history 20 --levels 3 --codes 256 --seed 0
+	$(PY) benchmarks/beauty_converged.py --name beauty_converged_long --parts rows-first,mean-rowlr \
+	    --sids $(CONVERGED_SIDS) --set finetune.epochs=5 --set train.max_seconds=4800 --no-merge
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a tenth of a second)
 bench-serve: demo
