@@ -144,6 +144,7 @@ def comparable(config: dict, settings: list[str]) -> dict:
     """A part's config without what its own settings change (and the run folder)."""
     config = json.loads(json.dumps(config))
     config.pop("out", None)
+    config.get("data", {}).setdefault("catalog", "all")  # parts run before `data.catalog` existed kept every item
     for setting in settings:
         section, key = setting.split("=", 1)[0].split(".", 1)
         config.get(section, {}).pop(key, None)

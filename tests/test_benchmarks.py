@@ -324,13 +324,16 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
 def test_parts_on_other_sids_users_or_settings_are_refused_and_anchors_build_no_sids():
     from beauty_converged import check_parts
 
-    def part(sids, users=(1, 2), settings=(), lr=2e-4):
+    def part(sids, users=(1, 2), settings=(), lr=2e-4, catalog="all"):
         return {"per_user": {"users": list(users)}, "split_sha256": "s", "sids_sha256": sids, "overrides": [],
-                "part_settings": list(settings), "config": {"finetune": {"lr": lr, "new_rows_lr": None}, "out": "x"}}
+                "part_settings": list(settings), "config": {"finetune": {"lr": lr, "new_rows_lr": None}, "out": "x",
+                                                            "data": {"catalog": catalog} if catalog else {}}}
 
     check_parts({"anchors": part(None), "gti": part("a"), "mean-rowlr": part("a", settings=["finetune.new_rows_lr=1e-2"])})
+    # a part run before `data.catalog` existed (no key) kept the whole catalog: it compares with catalog "all"
+    check_parts({"gti": part("a", catalog=None), "gti-seed1": part("a")})
     for other, says in ((part("b"), "different SIDs"), (part("a", users=(1, 3)), "other test users"),
-                        (part("a", lr=1e-3), "other settings")):
+                        (part("a", lr=1e-3), "other settings"), (part("a", catalog="sampled"), "other settings")):
         with pytest.raises(SystemExit, match=says):
             check_parts({"anchors": part(None), "gti": part("a"), "rows-first": other})
 
