@@ -244,10 +244,11 @@ def seed_spread(rows: dict, ranks: dict, seed_parts: dict) -> dict:
         metrics = {metric: {seed: float(per_user_values(seed_ranks, metric).mean()) for seed, seed_ranks in by_seed.items()}
                    for metric in ("recall@10", "ndcg@10")}
         found["methods"][method] = {
-            "seeds": sorted(by_seed), "train_seconds": {0: rows[method]["train_seconds"]} | {
-                seed: seed_parts[f"{method}-seed{seed}"]["results"][method]["train_seconds"] for seed in by_seed if seed},
-            "validations": {0: rows[method]["validations"]} | {
-                seed: seed_parts[f"{method}-seed{seed}"]["results"][method].get("validations") for seed in by_seed if seed},
+            "seeds": sorted(by_seed),
+            **{key: {0: rows[method][key]} | {seed: seed_parts[f"{method}-seed{seed}"]["results"][method].get(field)
+                                              for seed in by_seed if seed}
+               for key, field in (("train_seconds", "train_seconds"), ("train_tokens", "train_tokens"),
+                                  ("best_step", "best"), ("validations", "validations"))},
             "convergence": {0: rows[method]["convergence"]} | {
                 seed: flattened(seed_parts[f"{method}-seed{seed}"], method) for seed in by_seed if seed},
             **{metric: {"by_seed": values, "mean": sum(values.values()) / len(values), "min": min(values.values()),

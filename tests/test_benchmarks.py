@@ -294,13 +294,15 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     assert set(SEED_PARTS) == {"gti-seed1", "gti-seed2", "rows-first-seed1", "rows-first-seed2"}
     assert "init.seed=2" in SEED_PARTS["rows-first-seed2"][1] and "finetune.seed=1" in SEED_PARTS["gti-seed1"][1]
     ranks = {"gti": [1, None, 3, None], "rows-first": [None, None, 2, 11]}
-    rows = {"gti": {"train_seconds": 10.0, "validations": [], "convergence": {}},
-            "rows-first": {"train_seconds": 12.0, "validations": [], "convergence": {}}}
+    rows = {"gti": {"train_seconds": 10.0, "train_tokens": 100, "best_step": 5, "validations": [], "convergence": {}},
+            "rows-first": {"train_seconds": 12.0, "train_tokens": 90, "best_step": 4, "validations": [],
+                           "convergence": {}}}
     falling = [{"step": step, "loss": 3.0 - step / 10, "recall@10": 0.01} for step in range(1, 6)]
 
     def part(method, hits, seconds):
         return {"per_user": {"ranks": {method: hits}}, "wall_s": seconds + 1, "machine": {},
-                "results": {method: {"train_seconds": seconds, "kind": "lm", "validations": falling}},
+                "results": {method: {"train_seconds": seconds, "train_tokens": 7 * seconds, "best": 5, "kind": "lm",
+                                     "validations": falling}},
                 "config": {"train": {"monitor": "recall@10", "patience": 2}},
                 "command": "python benchmarks/beauty_converged.py"}
 
@@ -309,6 +311,7 @@ def test_the_seed_spread_averages_each_users_hits_over_the_seeds_both_methods_ra
     found = seed_spread(rows, ranks, seed_parts)
     gti = found["methods"]["gti"]
     assert gti["seeds"] == [0, 1, 2] and gti["train_seconds"] == {0: 10.0, 1: 11.0, 2: 9.0}
+    assert gti["train_tokens"] == {0: 100, 1: 77.0, 2: 63.0} and gti["best_step"] == {0: 5, 1: 5, 2: 5}
     assert gti["recall@10"]["by_seed"] == {0: 0.5, 1: 0.5, 2: 0.5} and gti["recall@10"]["min"] == 0.5
     assert found["methods"]["rows-first"]["recall@10"]["by_seed"] == {0: 0.25, 1: 0.25}
     versus = found["gti_vs_rows-first"]  # seeds 0 and 1 only: rows-first has no seed 2
