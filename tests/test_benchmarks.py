@@ -354,9 +354,11 @@ def test_an_exploratory_part_on_other_sids_is_reported_and_labelled_not_refused(
         (tmp_path / name / "mean-rowlr.json").write_text(json.dumps({
             **first, "sids_sha256": sids, "part": "mean-rowlr", "methods": ["mean-rowlr"], "part_settings": [],
             "results": {"mean-rowlr": result}, "per_user": {"users": ["u1", "u2"], "ranks": {"mean-rowlr": [1, None]}},
-            "overrides": [], "command": "python benchmarks/beauty_converged.py", "machine": {"cpu_model": "x"}}))
+            "overrides": [], "command": "python benchmarks/beauty_converged.py", "machine": {"cpu_model": "x"},
+            "config": {"train": {"monitor": "recall@10", "patience": 3}}}))
     found = exploratory([Path("same"), Path("other")], first, {}, {"gti": [None, 2]}, "gti")
     assert [row["same_sids"] for row in found.values()] == [True, False]
+    assert all(row["convergence"] == {"loss": None, "recall@10": None} for row in found.values())  # no curve
     assert all(row["paired"]["gti"]["recall@10"]["diff"] == 0.0 for row in found.values())  # 1 hit each, other users
     (tmp_path / "other" / "mean-rowlr.json").write_text(
         (tmp_path / "other" / "mean-rowlr.json").read_text().replace('"split_sha256": "s"', '"split_sha256": "t"'))
