@@ -68,9 +68,10 @@ def draw(axes, found: dict[str, dict], measure: str, keep) -> None:
             means.add(curve["method"])
             mean = seed_mean(found, curve["method"], measure)
             if mean is not None:
-                runs = sum(1 for c in found.values() if c["method"] == curve["method"] and c["style"] in ("main", "seed"))
+                seeds = ["0"] + [label.rsplit(" ", 1)[1] for label, c in found.items()
+                                 if c["method"] == curve["method"] and c["style"] == "seed"]
                 axes.plot(*mean, linestyle="--", linewidth=2.4, color=line.get_color(),
-                          label=f"{curve['method']}, mean of {runs} seeds (thin: seeds 1, 2)")
+                          label=f"{curve['method']}, mean of seeds {', '.join(seeds)} (thin: seeds {', '.join(seeds[1:])})")
     axes.set_xlabel("fine-tuning tokens (thousands)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
