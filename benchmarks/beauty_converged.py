@@ -48,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gti.analysis.convergence import convergence
+from gti.analysis.convergence import verdicts
 from gti.artifacts import read_json, write_json
 from gti.budget import read_ranks, read_users
 from gti.rec import holm, paired_test, per_user_values
@@ -183,12 +183,9 @@ def row(part: dict, method: str) -> dict:
 
 
 def flattened(part: dict, method: str) -> dict:
-    """`gti.analysis.convergence` on a method's validation curve, over the last `train.patience` validations: an LM
-    method's answer loss (the low-noise reading) and its monitor; SASRec's recall@10 (its loss is catalog-wide)."""
-    result, config = part["results"][method], part["config"]
-    measures = ["recall@10"] if result["kind"] == "anchor" else ["loss", config["train"]["monitor"]]
-    return {measure: convergence(result.get("validations") or [], measure, config["train"]["patience"])
-            for measure in measures}
+    """`gti.analysis.convergence.verdicts` of a part's method (answer loss and monitor; SASRec: recall@10)."""
+    result, train = part["results"][method], part["config"]["train"]
+    return verdicts(result.get("validations"), result["kind"] == "anchor", train["monitor"], train["patience"])
 
 
 def validated(one: dict, monitor: str) -> float:

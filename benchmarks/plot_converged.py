@@ -27,23 +27,25 @@ def curves(result: dict) -> dict[str, dict]:
     for name, (row, style) in rows.items():
         if row.get("validations"):
             found[name] = {"method": name.split(",")[0], "points": row["validations"], "best_step": row["best_step"],
-                           "convergence": row.get("convergence") or {}, "style": style}
+                           "convergence": row.get("convergence") or {}, "style": style, "seed": 0}
     for method, spread in (result.get("seeds") or {}).get("methods", {}).items():
         for seed, points in spread.get("validations", {}).items():
             if str(seed) != "0" and points:
-                found[f"{method}, seed {seed}"] = {"method": method, "points": points, "best_step": None,
+                found[f"{method}, seed {seed}"] = {"method": method, "points": points, "best_step": None, "seed": seed,
                                                    "convergence": spread["convergence"][seed] or {}, "style": "seed"}
     return found
 
 
-def seed_mean(found: dict[str, dict], method: str, measure: str) -> tuple[list[float], list[float]] | None:
-    """The mean over a method's seed runs (its main row and its `seed` curves) point by point, where there are 2+."""
-    runs = [c["points"] for label, c in found.items() if c["method"] == method and c["style"] in ("main", "seed")]
+def seed_mean(found: dict[str, dict], method: str, measure: str) -> tuple[list[str], list[float], list[float]] | None:
+    """The seeds of a method's seed runs (its main row and its `seed` curves) and their mean curve, point by point,
+    where there are 2+."""
+    runs = [c for c in found.values() if c["method"] == method and c["style"] in ("main", "seed")]
     if len(runs) < 2:
         return None
-    length = min(len(points) for points in runs)
-    xs = [sum(points[i]["train_tokens"] for points in runs) / len(runs) / 1e3 for i in range(length)]
-    return xs, [sum(points[i][measure] for points in runs) / len(runs) for i in range(length)]
+    length = min(len(c["points"]) for c in runs)
+    xs = [sum(c["points"][i]["train_tokens"] for c in runs) / len(runs) / 1e3 for i in range(length)]
+    return [str(c["seed"]) for c in runs], xs, [sum(c["points"][i][measure] for c in runs) / len(runs)
+                                                for i in range(length)]
 
 
 def draw(axes, found: dict[str, dict], measure: str, keep) -> None:
@@ -68,9 +70,8 @@ def draw(axes, found: dict[str, dict], measure: str, keep) -> None:
             means.add(curve["method"])
             mean = seed_mean(found, curve["method"], measure)
             if mean is not None:
-                seeds = ["0"] + [label.rsplit(" ", 1)[1] for label, c in found.items()
-                                 if c["method"] == curve["method"] and c["style"] == "seed"]
-                axes.plot(*mean, linestyle="--", linewidth=2.4, color=line.get_color(),
+                seeds, xs_mean, ys_mean = mean
+                axes.plot(xs_mean, ys_mean, linestyle="--", linewidth=2.4, color=line.get_color(),
                           label=f"{curve['method']}, mean of seeds {', '.join(seeds)} (thin: seeds {', '.join(seeds[1:])})")
     axes.set_xlabel("fine-tuning tokens (thousands)")
     axes.grid(alpha=0.3)
@@ -90,16 +91,16 @@ def plot(result: dict, out: Path) -> Path:
                      title="Pretrained LM methods: validation answer loss (star: kept by recall)")
     draw(panels[1][0], found, "loss", lambda c: c["method"] == "scratch")
     panels[1][0].set(ylabel="validation answer loss (SID tokens)", title="Scratch decoder: validation answer loss")
-    sasrec = [p for c in found.values() if c["method"] == "sasrec" for p in c["points"]]
+    sasrec = found.get("sasrec")
     axes = panels[1][1]
-    if sasrec:
-        verdict = (result["methods"]["sasrec"].get("convergence") or {}).get("recall@10") or {}
-        epochs = [p["epoch"] for p in sasrec]
-        axes.plot(epochs, [p["recall@10"] for p in sasrec], marker="o", markersize=3, color=_COLORS["sasrec"],
+    if sasrec is not None:
+        verdict = sasrec["convergence"].get("recall@10") or {}
+        points, best = sasrec["points"], sasrec["best_step"]
+        epochs = [p["epoch"] for p in points]
+        axes.plot(epochs, [p["recall@10"] for p in points], marker="o", markersize=3, color=_COLORS["sasrec"],
                   label=f"sasrec ({SHORT.get(verdict.get('verdict'), 'too short')})")
-        best = result["methods"]["sasrec"]["best_step"]
         if best in epochs:
-            axes.plot([best], [sasrec[epochs.index(best)]["recall@10"]], marker="*", markersize=11, color=_COLORS["sasrec"])
+            axes.plot([best], [points[epochs.index(best)]["recall@10"]], marker="*", markersize=11, color=_COLORS["sasrec"])
         axes.legend(fontsize=7)
     axes.set(xlabel="epoch", ylabel="validation recall@10", title="SASRec: validation recall@10 (star: kept)")
     axes.grid(alpha=0.3)

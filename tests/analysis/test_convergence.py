@@ -69,3 +69,15 @@ def test_the_report_tabulates_each_curves_verdict():
     assert verdicts == {("gti", "loss"): "still improving", ("gti", "recall@10"): "past its best",
                         ("sasrec", "recall@10"): "past its best"}  # mean's one point: nothing to compare
     assert convergence_table(Comparison(config={}, seeds=None, methods={"mean": short}), {}) == []
+
+
+def test_verdicts_read_an_lms_loss_and_monitor_and_an_anchors_recall():
+    from gti.analysis.convergence import verdicts
+
+    points = [{"step": s, "loss": 3.0 - s / 10, "recall@10": 0.02} for s in range(1, 6)]
+    lm = verdicts(points, anchor=False, monitor="recall@10", patience=3)
+    assert set(lm) == {"loss", "recall@10"} and lm["loss"]["window"] == 3
+    assert set(verdicts(points, anchor=False, monitor="loss", patience=3)) == {"loss"}  # the monitor read once
+    assert set(verdicts(points, anchor=True, monitor="loss", patience=3)) == {"recall@10"}
+    assert verdicts(points, anchor=False, monitor="recall@10", patience=0)["loss"]["window"] == 2  # no patience: 2
+    assert verdicts(None, anchor=True, monitor="recall@10", patience=3) == {"recall@10": None}

@@ -53,3 +53,11 @@ def convergence(points: list[dict], measure: str, window: int, tolerance: float 
     return {"measure": measure, "window": window, "tolerance": tolerance, "values": values,
             "best_index": best_index, "best_value": values[best_index], "before_best": before,
             "window_best": within, "window_gain": gain, "verdict": verdict}
+
+
+def verdicts(validations: list[dict] | None, anchor: bool, monitor: str, patience: int) -> dict[str, dict | None]:
+    """Measure -> `convergence` of one method's validation curve, as the report and the benchmarks read it: an LM
+    method's answer loss and its `train.monitor`, an anchor's (SASRec's) recall@10 (its loss is catalog-wide); the
+    window is `train.patience` validations, 2 without patience."""
+    measures = ["recall@10"] if anchor else list(dict.fromkeys(["loss", monitor]))
+    return {measure: convergence(validations or [], measure, patience or 2) for measure in measures}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gti.analysis.cold import cold_note, cold_tables
 from gti.analysis.constants import SHOWN_METRICS, STAGES
-from gti.analysis.convergence import convergence
+from gti.analysis.convergence import verdicts
 from gti.analysis.curves import plot_budget_curves, plot_validation_curves
 from gti.analysis.plots import plot_training_curves
 from gti.analysis.tables import anchor_fits, grid_points, versus_anchors
@@ -170,9 +170,7 @@ def convergence_table(results: Comparison, train: dict) -> list[str]:
     window, monitor = int(train.get("patience") or 2), str(train.get("monitor", "recall@10"))
     rows = []
     for method, result in results.methods.items():
-        measures = ["recall@10"] if result.kind == "anchor" else list(dict.fromkeys(["loss", monitor]))
-        for measure in measures:
-            found = convergence(result.validations or [], measure, window)
+        for measure, found in verdicts(result.validations, result.kind == "anchor", monitor, window).items():
             if found is not None:
                 gain = "-" if found["window_gain"] is None else f"{found['window_gain']:+.1%}"
                 rows.append([method, measure, f"{found['before_best']:.4g}", f"{found['window_best']:.4g}", gain,
