@@ -9,7 +9,7 @@ export MALLOC_TOP_PAD_ := 536870912
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged bench-converged-toys bench-converged-long venv clean
+.PHONY: demo lint test test-fast bench bench-quality bench-budget bench-fair bench-cold bench-serve bench-sasrec bench-sequence bench-converged bench-converged-toys bench-converged-long bench-converged-grid venv clean
 
 venv: $(STAMP)
 
@@ -71,16 +71,34 @@ bench-converged-toys: $(STAMP)
 	$(PY) benchmarks/beauty_converged.py --name toys_converged --set data.source=../shared/data/toys \
 	    --run-dir runs/toys_converged --confirms benchmarks/results/beauty_converged_cpu.json
 
-# exploratory (issue 31): rows-first and mean-rowlr with the 5-epoch cap the exploratory gti ran with
-# (beauty_converged_long_parts/gti.json), on the SIDs of the committed parts (rebuilt here by `gti sids` when missing;
-# float32 encodings can differ across CPU kinds, and the merge labels a part on other SIDs): about 2 hours on 2 cores.
-# Then re-merge: python benchmarks/beauty_converged.py --merge --exploratory benchmarks/results/beauty_converged_scratch_long_parts --exploratory benchmarks/results/beauty_converged_long_parts
+# the committed parts' SIDs, rebuilt by `gti sids` when missing (the same sids.json digest on these CPUs; float32
+# encodings can differ across CPU kinds, and the merge refuses or labels parts on other SIDs)
 CONVERGED_SIDS ?= runs/sids-beauty-converged
-bench-converged-long: $(STAMP)
-	test -f $(CONVERGED_SIDS)/sids.json || $(VENV)/bin/gti sids ../shared/data/beauty --out $(CONVERGED_SIDS) \
+$(CONVERGED_SIDS)/sids.json: | $(STAMP)
+	$(VENV)/bin/gti sids ../shared/data/beauty --out $(CONVERGED_SIDS) \
 	    --users 5000 --catalog all --data-seed 0 --max-history 20 --levels 3 --codes 256 --seed 0
+
+# the merge of every committed part (main, seeds, grid) and the exploratory ones, and its curves' plot
+CONVERGED_MERGE = $(PY) benchmarks/beauty_converged.py --merge \
+	--exploratory benchmarks/results/beauty_converged_scratch_long_parts \
+	--exploratory benchmarks/results/beauty_converged_long_parts && \
+	$(PY) benchmarks/plot_converged.py benchmarks/results/beauty_converged_cpu.json docs/beauty_converged_curves.png
+
+# exploratory (issue 31): rows-first and mean-rowlr with the 5-epoch cap the exploratory gti ran with
+# (beauty_converged_long_parts/gti.json), on the committed parts' SIDs: about 2 hours on 2 cores, then the merge
+bench-converged-long: $(CONVERGED_SIDS)/sids.json
 	$(PY) benchmarks/beauty_converged.py --name beauty_converged_long --parts rows-first,mean-rowlr \
 	    --sids $(CONVERGED_SIDS) --set finetune.epochs=5 --set train.max_seconds=4800 --no-merge
+	$(CONVERGED_MERGE)
+
+# the tuning grid (issue 31, pre-registered in benchmarks/preregistered/beauty_converged_grid.md): every trained
+# method's learning rate at half and twice its value, the cheap anchors first; each part's JSON is written when it
+# ends (sasrec and scratch: minutes; each LM point about 30 minutes on 2 cores, 3 hours for the six); name a subset
+# with GRID_PARTS=p,p,... to split it over sessions. Then the merge reports each method at its validation choice.
+GRID_PARTS ?= sasrec-lr0.0015,sasrec-lr0.006,scratch-lr0.0005,scratch-lr0.002,gti-lr0.0001,gti-lr0.0004,rows-first-lr0.0001,rows-first-lr0.0004,mean-rowlr-lr0.0001,mean-rowlr-lr0.0004
+bench-converged-grid: $(CONVERGED_SIDS)/sids.json
+	$(PY) benchmarks/beauty_converged.py --parts $(GRID_PARTS) --sids $(CONVERGED_SIDS) --no-merge
+	$(CONVERGED_MERGE)
 
 # serving latency and throughput on the demo's GTI model (make demo first; a finished demo re-runs in a tenth of a second)
 bench-serve: demo

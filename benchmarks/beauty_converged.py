@@ -23,6 +23,9 @@ Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge | --no-m
   --parts: the parts to run, in order (default: every part of PARTS without a JSON yet); --merge alone runs none.
   The seed parts (gti-seed1, gti-seed2, rows-first-seed1, rows-first-seed2: issue 31's seeds) run only when named;
   the merge then reports each method's spread over seeds 0-2 and gti - rows-first averaged over them (`seeds`).
+  The grid parts (`GRID_PARTS`: each trained method's learning rate at half and twice its value, e.g. gti-lr0.0001,
+  sasrec-lr0.006; `make bench-converged-grid`) also run only when named; the merge then reports every point, each
+  method at the point its validation chose and the issue's tests on the chosen points (`tuned`).
   --name: the JSONs' names (default beauty_converged; the Toys confirmation: toys_converged with
   --set data.source=../shared/data/toys --run-dir runs/toys_converged).
   --confirms JSON: a confirmation (Toys: --confirms benchmarks/results/beauty_converged_cpu.json): the best LM method
@@ -52,6 +55,7 @@ from gti.analysis.convergence import verdicts
 from gti.artifacts import read_json, write_json
 from gti.budget import read_ranks, read_users
 from gti.rec import holm, paired_test, per_user_values
+from gti.tuning import CHOICE
 from machine import invocation, machine, relative_command, stage_seconds, without_paths  # next to this script
 from tiny_catalog import tiny_inputs  # benchmarks/tiny_catalog.py, next to this script
 
@@ -76,7 +80,27 @@ SEED_PARTS = {f"{method}-seed{seed}": ([method], [f"init.seed={seed}", f"ground.
               for method in ("gti", "rows-first") for seed in SEEDS}
 """Issue 31's seeds (gti and rows-first came within 0.005): the same part with every training seed after the SIDs at
 1 or 2 (the config's are 0), as `gti compare --seeds` sets them. Run only when named in --parts."""
-ALL_PARTS = {**PARTS, **SEED_PARTS}
+GRID = {"gti": ("finetune.lr", 2e-4), "rows-first": ("finetune.lr", 2e-4), "mean-rowlr": ("finetune.lr", 2e-4),
+        "scratch": ("finetune.lr", 1e-3), "sasrec": ("sasrec.lr", 3e-3)}
+"""The tuning grid (benchmarks/preregistered/beauty_converged_grid.md): each trained method's learning rate at half,
+once and twice its pre-registered value (the LM methods' `finetune.lr`, SASRec's `sasrec.lr`; every other setting
+of its part kept: mean-rowlr's new rows stay at 1e-2), the same three-point grid for every method. The value itself is
+the method's main part; the two others are the grid parts."""
+GRID_FACTORS = (0.5, 2)
+MAIN_PART = {"sasrec": "anchors"}
+"""The part that holds a method's run at its pre-registered settings, where it is not the method's own name."""
+
+
+def grid_part(method: str, value: float) -> str:
+    return f"{method}-lr{value:g}"
+
+
+GRID_PARTS = {grid_part(method, base * factor): (
+    [method], [s for s in PARTS[MAIN_PART.get(method, method)][1] if not s.startswith(key + "=")]
+    + [f"{key}={base * factor:g}"]) for method, (key, base) in GRID.items() for factor in GRID_FACTORS}
+"""The grid's points beside the main parts (e.g. gti-lr0.0001, sasrec-lr0.006). Run only when named in --parts
+(`make bench-converged-grid`); the merge then reports each method at the point its validation chose (`tuned`)."""
+ALL_PARTS = {**PARTS, **SEED_PARTS, **GRID_PARTS}
 PUBLISHED = {
     "note": "published full-Beauty figures (all 22,363 users, leave-one-out, full ranking), not run here: another "
             "user set and other code, for orientation only",
@@ -280,29 +304,10 @@ def confirmation(tests: dict, reference: dict, alpha: float = 0.05) -> dict:
     return found
 
 
-def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | None = None, quick: bool = False) -> None:
-    """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring):
-    `<stem>_quick.json` for --quick, else `<stem>_gpu.json` where the parts ran on a GPU and `<stem>_cpu.json` where not."""
-    files = sorted((ROOT / out_dir).glob("*.json"))
-    found = {read_json(path)["part"]: read_json(path) for path in files}
-    parts = {name: found[name] for name in PARTS if name in found}
-    if not parts:
-        sys.exit(f"beauty_converged: no part JSON in {out_dir}")
-    kind = "quick" if quick else "gpu" if any(part["machine"].get("gpu") for part in found.values()) else "cpu"
-    out = stem.with_name(f"{stem.name}_{kind}.json")
-    seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
-    check_parts({**parts, **seed_parts})
-    rows, ranks = {}, {}
-    for part in parts.values():
-        for method in part["methods"]:
-            rows[method], ranks[method] = row(part, method), part["per_user"]["ranks"][method]
-    lms = [name for name, one in rows.items() if one["kind"] == "lm"]
-    pretrained = [name for name in lms if name != "scratch"]
-    monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
-    best = own_choice = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
-    reference = read_json(ROOT / confirms) if confirms is not None else None
-    if reference is not None and reference["best_lm"] in pretrained:
-        best = reference["best_lm"]
+def hypotheses(rows: dict, ranks: dict, best: str | None) -> tuple[dict, dict]:
+    """The issue's tests over the same users (best LM vs sasrec and vs scratch, gti vs rows-first and vs mean-rowlr,
+    with each side's tokens and seconds), recall@10 Holm-adjusted over them; and every LM method against mostpop and
+    against sasrec, Holm over the LM methods."""
     tests = {}
     if best is not None:
         for anchor in ("sasrec", "scratch"):
@@ -318,10 +323,89 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
     for name, test in tests.items():
         test["recall@10"]["p_holm"] = adjusted[name]
     families = {}
+    lms = [name for name, one in rows.items() if one["kind"] == "lm"]
     for anchor in ("mostpop", "sasrec"):
         found = {name: paired(ranks, name, anchor)["recall@10"] for name in lms if anchor in rows}
         adjusted = holm({name: test["p_value"] for name, test in found.items()}) if found else {}
         families[anchor] = {name: {**test, "p_holm": adjusted[name]} for name, test in found.items()}
+    return tests, families
+
+
+def kept_validation(one: dict) -> dict | None:
+    """A row's validation at its kept step (an LM's `step`, SASRec's `epoch`), or None without a curve."""
+    return next((point for point in one.get("validations") or []
+                 if point.get("step", point.get("epoch")) == one["best_step"]), None)
+
+
+def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str) -> dict:
+    """The grid (`GRID`): per method, its points (the main part's pre-registered learning rate and the grid parts that
+    ran), each with its validation at the kept step, test metrics and compute; the point chosen on validation by
+    `gti compare --grid`'s rule (`gti.tuning.CHOICE`: recall@10, then NDCG@10, then MRR, then the lower learning
+    rate: the grid's order); the search's tokens and seconds (every point's). Then the issue's tests again on the
+    chosen points (the best LM by validation among the chosen), the same family as the main table's. A method whose
+    grid has not every point is listed in `incomplete` and its main part stands for it in the tests."""
+    chosen_rows, chosen_ranks, methods, incomplete = dict(rows), dict(ranks), {}, []
+    for method, (key, base) in GRID.items():
+        if method not in rows:
+            continue
+        points = [(base, MAIN_PART.get(method, method), rows[method], ranks[method])]
+        for factor in GRID_FACTORS:
+            part = grid_parts.get(grid_part(method, base * factor))
+            if part is not None:
+                points.append((base * factor, part["part"], row(part, method), part["per_user"]["ranks"][method]))
+        points.sort(key=lambda point: point[0])
+        if len(points) < 1 + len(GRID_FACTORS):
+            incomplete.append(method)
+        valid = [kept_validation(one) or {} for _, _, one, _ in points]
+        best = max(range(len(points)), key=lambda index: (tuple(valid[index].get(m, float("-inf")) for m in CHOICE),
+                                                         -index))
+        chosen_rows[method], chosen_ranks[method] = points[best][2], points[best][3]
+        methods[method] = {
+            "key": key, "values": [value for value, *_ in points], "chosen": points[best][0], "chosen_part": points[best][1],
+            "points": [{"value": value, "part": name, "valid": valid[index],
+                        **{m: one[m] for m in ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "ci", "train_tokens",
+                                               "train_seconds", "best_step", "convergence")}}
+                       for index, (value, name, one, _) in enumerate(points)],
+            "search": {"points": len(points),
+                       "train_seconds": round(sum(one["train_seconds"] or 0 for _, _, one, _ in points), 3),
+                       "train_tokens": None if rows[method]["kind"] == "anchor"
+                       else sum(one["train_tokens"] for _, _, one, _ in points)}}
+    pretrained = [name for name, one in chosen_rows.items() if one["kind"] == "lm" and name != "scratch"]
+    best_lm = max(pretrained, key=lambda name: validated(chosen_rows[name], monitor), default=None)
+    tests, families = hypotheses(chosen_rows, chosen_ranks, best_lm)
+    return {"rule": f"each method's {', '.join(f'{m}: {k}' for m, (k, _) in GRID.items())} at "
+                    f"{', '.join(f'{f:g}x' for f in (1, *GRID_FACTORS))} its pre-registered value, chosen by the "
+                    "validation " + ", then ".join(CHOICE) + " at the kept step (ties: the lower value); tested on "
+                    "the same 1,000 users; the tests are those of `paired`, on the chosen points",
+            "methods": methods, "incomplete": incomplete, "best_lm": best_lm, "paired": tests,
+            "lm_vs_anchors_holm": families}
+
+
+def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | None = None, quick: bool = False) -> None:
+    """Every part JSON in `out_dir` (and the exploratory parts in `extra`) -> the benchmark's JSON (module docstring):
+    `<stem>_quick.json` for --quick, else `<stem>_gpu.json` where the parts ran on a GPU and `<stem>_cpu.json` where not."""
+    files = sorted((ROOT / out_dir).glob("*.json"))
+    found = {read_json(path)["part"]: read_json(path) for path in files}
+    parts = {name: found[name] for name in PARTS if name in found}
+    if not parts:
+        sys.exit(f"beauty_converged: no part JSON in {out_dir}")
+    kind = "quick" if quick else "gpu" if any(part["machine"].get("gpu") for part in found.values()) else "cpu"
+    out = stem.with_name(f"{stem.name}_{kind}.json")
+    seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
+    grid_parts = {name: found[name] for name in GRID_PARTS if name in found}
+    check_parts({**parts, **seed_parts, **grid_parts})
+    rows, ranks = {}, {}
+    for part in parts.values():
+        for method in part["methods"]:
+            rows[method], ranks[method] = row(part, method), part["per_user"]["ranks"][method]
+    lms = [name for name, one in rows.items() if one["kind"] == "lm"]
+    pretrained = [name for name in lms if name != "scratch"]
+    monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
+    best = own_choice = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
+    reference = read_json(ROOT / confirms) if confirms is not None else None
+    if reference is not None and reference["best_lm"] in pretrained:
+        best = reference["best_lm"]
+    tests, families = hypotheses(rows, ranks, best)
     first = next(iter(parts.values()))
     write_json(ROOT / out, without_paths({
         "benchmark": "converged Beauty benchmark (issue 31): every method on the sequence objective, the same "
@@ -341,6 +425,7 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
            if reference is not None else {}),
         "exploratory": exploratory(list(extra), first, rows, ranks, best),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
+        **({"tuned": tuning(rows, ranks, grid_parts, monitor)} if grid_parts else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),

@@ -5,6 +5,7 @@
 #   SIDS=<gti sids folder> [NAME=beauty_converged_gpu] [PARTS=p,p,...] [LIMIT=seconds] [PYTHON=python3] \
 #       benchmarks/gpu_converged.sh [--set KEY=VALUE ...]
 # Writes benchmarks/results/$NAME_parts/<part>.json as each part ends, then benchmarks/results/$NAME_gpu.json.
+# The tuning grid's parts (GRID_PARTS in beauty_converged.py, e.g. gti-lr0.0001) run when named in PARTS.
 # The parts share the GPU and the CPU cores, so their seconds are seconds under sharing (the JSON says which ran).
 set -uo pipefail
 PYTHON=${PYTHON:-python3}

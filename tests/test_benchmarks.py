@@ -383,10 +383,17 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
         assert row["validations"] or name == "mostpop"
         assert set(row["convergence"]) == ({"loss", "recall@5"} if row["kind"] == "lm" else {"recall@10"})
     # the seed parts run only when named, and the merge reports the spread over seeds
-    seeded = subprocess.run([*command, "--parts", "gti-seed1,rows-first-seed1"], cwd=ROOT, env=env,
+    seeded = subprocess.run([*command, "--parts", "gti-seed1,rows-first-seed1,sasrec-lr0.006"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=900)
     assert seeded.returncode == 0, seeded.stderr[-2000:]
-    spread = json.loads((tmp_path / "beauty_converged_quick.json").read_text())["seeds"]
+    merged = json.loads((tmp_path / "beauty_converged_quick.json").read_text())
+    spread = merged["seeds"]
+    # a grid part runs only when named; the merge reports its point beside the main part's and the choice
+    tuned = merged["tuned"]["methods"]["sasrec"]
+    assert tuned["values"] == [0.003, 0.006] and tuned["chosen"] in (0.003, 0.006)
+    assert [point["part"] for point in tuned["points"]] == ["anchors", "sasrec-lr0.006"]
+    assert "sasrec" in merged["tuned"]["incomplete"] and merged["tuned"]["best_lm"] == merged["best_lm"]
+    assert "sasrec-lr0.006" not in merged["parts"] and merged["missing_parts"] == []
     assert spread["gti_vs_rows-first"]["seeds"] == [0, 1] and spread["methods"]["gti"]["seeds"] == [0, 1]
     assert set(spread["methods"]["gti"]["validations"]) == {"0", "1"}
     # the curves plot draws every validated row and each seed run
@@ -410,3 +417,48 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
     part.write_text(json.dumps(record))
     merged = subprocess.run([*command, "--merge"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert merged.returncode != 0 and "evaluated other test users" in merged.stderr
+
+
+def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_chosen_points():
+    from beauty_converged import GRID, GRID_PARTS, tuning
+
+    assert {"gti-lr0.0001", "gti-lr0.0004", "sasrec-lr0.0015", "sasrec-lr0.006", "scratch-lr0.002"} <= set(GRID_PARTS)
+    assert GRID_PARTS["mean-rowlr-lr0.0001"][1] == ["finetune.new_rows_lr=1e-2", "finetune.lr=0.0001"]  # rows kept
+    assert GRID_PARTS["scratch-lr0.0005"][1] == ["finetune.lr=0.0005"]  # the part's own lr replaced, not added
+    assert all(len(methods) == 1 for methods, _ in GRID_PARTS.values()) and set(GRID) == {
+        "gti", "rows-first", "mean-rowlr", "scratch", "sasrec"}
+
+    def one(kind, recall, valid, step=2):
+        return {"kind": kind, "recall@5": recall, "recall@10": recall, "ndcg@5": 0.0, "ndcg@10": 0.0, "ci": {},
+                "train_tokens": None if kind == "anchor" else 100, "train_seconds": 10.0, "best_step": step,
+                "convergence": {}, "validations": [{"step": 1, "recall@10": 1.0, "ndcg@10": 1.0, "mrr": 1.0},
+                                                   {"step": 2, "recall@10": valid, "ndcg@10": 0.1, "mrr": 0.1}]}
+
+    def part(name, method, kind, recall, valid, hits):
+        result = {"kind": kind, "metrics": {m: recall for m in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")},
+                  "metrics_ci": {}, "train_tokens": None if kind == "anchor" else 100, "train_seconds": 10.0,
+                  "compute": {}, "best": 2, "validations": one(kind, recall, valid)["validations"]}
+        return {"part": name, "part_settings": [], "results": {method: result}, "per_user": {"ranks": {method: hits}},
+                "config": {"train": {"monitor": "recall@10", "patience": 2}}}
+
+    rows = {"mostpop": {**one("anchor", 0.1, 0.0), "validations": None, "best_step": None},
+            "sasrec": one("anchor", 0.5, 0.3), "gti": one("lm", 0.25, 0.2), "rows-first": one("lm", 0.5, 0.3)}
+    ranks = {"mostpop": [None, None, None, 1], "sasrec": [1, 1, None, None], "gti": [1, None, None, None],
+             "rows-first": [1, 1, None, None]}
+    grid = {"gti-lr0.0001": part("gti-lr0.0001", "gti", "lm", 1.0, 0.2, [1, 1, 1, 1]),  # a tie on validation
+            "gti-lr0.0004": part("gti-lr0.0004", "gti", "lm", 0.75, 0.4, [1, 1, 1, None]),
+            "sasrec-lr0.006": part("sasrec-lr0.006", "sasrec", "anchor", 0.0, 0.1, [None] * 4)}
+    found = tuning(rows, ranks, grid, "recall@10")
+    gti = found["methods"]["gti"]
+    assert gti["values"] == [1e-4, 2e-4, 4e-4] and gti["chosen"] == 4e-4 and gti["chosen_part"] == "gti-lr0.0004"
+    assert gti["search"] == {"points": 3, "train_seconds": 30.0, "train_tokens": 300}
+    assert [point["recall@10"] for point in gti["points"]] == [1.0, 0.25, 0.75]  # the test is reported, not chosen on
+    sasrec = found["methods"]["sasrec"]
+    assert sasrec["chosen"] == 3e-3 and sasrec["chosen_part"] == "anchors" and sasrec["search"]["train_tokens"] is None
+    assert found["incomplete"] == ["rows-first", "sasrec"]  # in GRID order; mostpop tunes nothing
+    assert found["best_lm"] == "gti"  # validation 0.4 at its chosen point beats rows-first's 0.3
+    assert found["paired"]["gti_vs_rows-first"]["recall@10"]["diff"] == pytest.approx(0.25)  # chosen: 3 of 4 hits
+    assert found["paired"]["best_lm_vs_sasrec"]["best_lm"] == "gti"
+    # ties on every validation metric go to the lower learning rate (the grid's order)
+    tied = tuning(rows, ranks, {"gti-lr0.0001": grid["gti-lr0.0001"]}, "recall@10")["methods"]["gti"]
+    assert tied["chosen"] == 1e-4
