@@ -223,28 +223,39 @@ def paired(ranks: dict, one: str, other: str) -> dict:
             for metric in ("recall@10", "ndcg@10")}
 
 
-def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best: str | None) -> dict:
+def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best: str | None) -> tuple[dict, dict]:
     """Parts run after the pre-registration with other settings (each folder one `--name`'s parts, e.g. the scratch
-    decoder with a longer cap): each method's row and its paired tests against the best LM method, sasrec and
-    mostpop on the same users. Not part of the pre-registered family (no Holm), reported as exploratory. A part on
-    other SIDs (built on another kind of CPU, say) is reported with `same_sids` false: its SIDs are one more way in
-    which it differs."""
-    found = {}
+    decoder with a longer cap): each method's row and its paired tests against the best LM method, the same method's
+    main row, sasrec and mostpop on the same users; and, per folder, the issue's method tests (`TESTS`: gti vs
+    rows-first, gti vs mean-rowlr) between the folder's own parts where both ran. Not part of the pre-registered
+    family (no Holm), reported as exploratory. A part on other SIDs (built on another kind of CPU, say) is reported
+    with `same_sids` false: its SIDs are one more way in which it differs."""
+    found, between = {}, {}
     for folder in folders:
+        own_ranks, suffix = {}, f", exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
         for path in sorted((ROOT / folder).glob("*.json")):
             part = read_json(path)
             if part["per_user"]["users"] != first["per_user"]["users"] or part["split_sha256"] != first["split_sha256"]:
                 sys.exit(f"beauty_converged: exploratory {path}: other test users or split than the parts'")
             sids = {p for p in (part["sids_sha256"], first["sids_sha256"]) if p is not None}
             for method in part["methods"]:
-                label = f"{method}, exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
+                label = f"{method}{suffix}"
                 own = part["per_user"]["ranks"][method]
                 against = {name: paired({"x": own, name: ranks[name]}, "x", name)
-                           for name in dict.fromkeys([best, "sasrec", "mostpop"]) if name in ranks}
+                           for name in dict.fromkeys([best, method, "sasrec", "mostpop"]) if name in ranks}
                 found[label] = {**row(part, method), "overrides": part["overrides"], "paired": against,
                                 "same_sids": len(sids) <= 1, "sids_sha256": part["sids_sha256"],
                                 "command": part["command"], "machine": part["machine"]}
-    return found
+                own_ranks[method] = own
+        tested = {f"{one}_vs_{other}": {**paired(own_ranks, one, other),
+                                        "train_tokens": [found[f"{m}{suffix}"]["train_tokens"] for m in (one, other)],
+                                        "train_seconds": [found[f"{m}{suffix}"]["train_seconds"] for m in (one, other)],
+                                        "machines": [found[f"{m}{suffix}"]["machine"].get("cpu_model")
+                                                     for m in (one, other)]}
+                  for one, other in TESTS if one in own_ranks and other in own_ranks}
+        if tested:
+            between[folder.name] = tested
+    return found, between
 
 
 def seed_spread(rows: dict, ranks: dict, seed_parts: dict) -> dict:
@@ -423,7 +434,7 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
         "paired": tests, "lm_vs_anchors_holm": families,
         **({"confirms": str(confirms), "confirmation": confirmation(tests, reference["paired"])}
            if reference is not None else {}),
-        "exploratory": exploratory(list(extra), first, rows, ranks, best),
+        **dict(zip(("exploratory", "exploratory_paired"), exploratory(list(extra), first, rows, ranks, best))),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
         **({"tuned": tuning(rows, ranks, grid_parts, monitor)} if grid_parts else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),

@@ -356,10 +356,19 @@ def test_an_exploratory_part_on_other_sids_is_reported_and_labelled_not_refused(
             "results": {"mean-rowlr": result}, "per_user": {"users": ["u1", "u2"], "ranks": {"mean-rowlr": [1, None]}},
             "overrides": [], "command": "python benchmarks/beauty_converged.py", "machine": {"cpu_model": "x"},
             "config": {"train": {"monitor": "recall@10", "patience": 3}}}))
-    found = exploratory([Path("same"), Path("other")], first, {}, {"gti": [None, 2]}, "gti")
+    found, between = exploratory([Path("same"), Path("other")], first, {}, {"gti": [None, 2], "mean-rowlr": [1, 1]},
+                                 "gti")
     assert [row["same_sids"] for row in found.values()] == [True, False]
     assert all(row["convergence"] == {"loss": None, "recall@10": None} for row in found.values())  # no curve
     assert all(row["paired"]["gti"]["recall@10"]["diff"] == 0.0 for row in found.values())  # 1 hit each, other users
+    assert all(row["paired"]["mean-rowlr"]["recall@10"]["diff"] == -0.5 for row in found.values())  # its main row
+    assert between == {}  # no folder holds both sides of a test
+    # a folder holding gti and mean-rowlr: the test between its own parts, with both sides' tokens and machines
+    (tmp_path / "same" / "gti.json").write_text((tmp_path / "same" / "mean-rowlr.json").read_text().replace(
+        "mean-rowlr", "gti").replace("[1, null]", "[1, 3]").replace('"cpu_model": "x"', '"cpu_model": "y"'))
+    found, between = exploratory([Path("same")], first, {}, {"gti": [None, 2]}, "gti")
+    versus = between["same"]["gti_vs_mean-rowlr"]
+    assert versus["recall@10"]["diff"] == 0.5 and versus["machines"] == ["y", "x"] and versus["train_tokens"] == [7, 7]
     (tmp_path / "other" / "mean-rowlr.json").write_text(
         (tmp_path / "other" / "mean-rowlr.json").read_text().replace('"split_sha256": "s"', '"split_sha256": "t"'))
     with pytest.raises(SystemExit, match="other test users or split"):
