@@ -48,8 +48,9 @@ def seed_mean(found: dict[str, dict], method: str, measure: str) -> tuple[list[s
                                                 for i in range(length)]
 
 
-def draw(axes, found: dict[str, dict], measure: str, keep) -> None:
-    """One panel: every curve `keep` accepts, `measure` by fine-tuning tokens (thousands), verdict in the legend."""
+def draw(axes, found: dict[str, dict], measure: str, keep, **legend) -> None:
+    """One panel: every curve `keep` accepts, `measure` by fine-tuning tokens (thousands), verdict in the legend
+    (`legend`: where it goes, matplotlib's legend arguments)."""
     means = set()
     for label, curve in found.items():
         if not keep(curve):
@@ -75,7 +76,7 @@ def draw(axes, found: dict[str, dict], measure: str, keep) -> None:
                           label=f"{curve['method']}, mean of seeds {', '.join(seeds)} (thin: seeds {', '.join(seeds[1:])})")
     axes.set_xlabel("fine-tuning tokens (thousands)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, **legend)
 
 
 def plot(result: dict, out: Path) -> Path:
@@ -84,7 +85,8 @@ def plot(result: dict, out: Path) -> Path:
     pretrained = lambda c: c["method"] not in ("scratch", "sasrec")  # noqa: E731
     figure = Figure(figsize=(13, 8.4))
     panels = figure.subplots(2, 2)
-    draw(panels[0][0], found, monitor, pretrained)
+    draw(panels[0][0], found, monitor, pretrained, ncol=2, loc="lower center")
+    panels[0][0].set_ylim(bottom=0)  # the recall curves sit above 0.015: the legend goes in the room below them
     panels[0][0].set(ylabel=f"validation {monitor}", title="Pretrained LM methods: validation recall (star: kept)")
     draw(panels[0][1], found, "loss", pretrained)
     panels[0][1].set(ylabel="validation answer loss (SID tokens)",
