@@ -348,22 +348,31 @@ def kept_validation(one: dict) -> dict | None:
                  if point.get("step", point.get("epoch")) == one["best_step"]), None)
 
 
-def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str) -> dict:
+def cpu(machine_: dict) -> str:
+    """A part's machine in a few words: the CPU model and whether it has native bfloat16 (or the GPU)."""
+    return machine_.get("gpu") or f"{machine_.get('cpu_model')} ({'' if machine_.get('cpu_native_bf16') else 'no '}native bf16)"
+
+
+def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: dict) -> dict:
     """The grid (`GRID`): per method, its points (the main part's pre-registered learning rate and the grid parts that
     ran), each with its validation at the kept step, test metrics and compute; the point chosen on validation by
     `gti compare --grid`'s rule (`gti.tuning.CHOICE`: recall@10, then NDCG@10, then MRR, then the lower learning
     rate: the grid's order); the search's tokens and seconds (every point's). Then the issue's tests again on the
     chosen points (the best LM by validation among the chosen), the same family as the main table's. A method whose
-    grid has not every point is listed in `incomplete` and its main part stands for it in the tests."""
+    grid has not every point is listed in `incomplete` and its main part stands for it in the tests. Each point names
+    the machine it ran on (`machines`: the main parts' by method); a method whose points ran on more than one kind of
+    machine is listed in `mixed_machines`, since its choice then also compares machines."""
     chosen_rows, chosen_ranks, methods, incomplete = dict(rows), dict(ranks), {}, []
     for method, (key, base) in GRID.items():
         if method not in rows:
             continue
         points = [(base, MAIN_PART.get(method, method), rows[method], ranks[method])]
+        ran_on = {base: cpu(machines[method])}
         for factor in GRID_FACTORS:
             part = grid_parts.get(grid_part(method, base * factor))
             if part is not None:
                 points.append((base * factor, part["part"], row(part, method), part["per_user"]["ranks"][method]))
+                ran_on[base * factor] = cpu(part["machine"])
         points.sort(key=lambda point: point[0])
         if len(points) < 1 + len(GRID_FACTORS):
             incomplete.append(method)
@@ -373,7 +382,7 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str) -> dict:
         chosen_rows[method], chosen_ranks[method] = points[best][2], points[best][3]
         methods[method] = {
             "key": key, "values": [value for value, *_ in points], "chosen": points[best][0], "chosen_part": points[best][1],
-            "points": [{"value": value, "part": name, "valid": valid[index],
+            "points": [{"value": value, "part": name, "machine": ran_on[value], "valid": valid[index],
                         **{m: one[m] for m in ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "ci", "train_tokens",
                                                "train_seconds", "best_step", "convergence")}}
                        for index, (value, name, one, _) in enumerate(points)],
@@ -388,7 +397,10 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str) -> dict:
                     f"{', '.join(f'{f:g}x' for f in (1, *GRID_FACTORS))} its pre-registered value, chosen by the "
                     "validation " + ", then ".join(CHOICE) + " at the kept step (ties: the lower value); tested on "
                     "the same 1,000 users; the tests are those of `paired`, on the chosen points",
-            "methods": methods, "incomplete": incomplete, "best_lm": best_lm, "paired": tests,
+            "methods": methods, "incomplete": incomplete,
+            "mixed_machines": [method for method, one in methods.items()
+                               if len({point["machine"] for point in one["points"]}) > 1],
+            "best_lm": best_lm, "paired": tests,
             "lm_vs_anchors_holm": families}
 
 
@@ -405,10 +417,11 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
     seed_parts = {name: found[name] for name in SEED_PARTS if name in found}
     grid_parts = {name: found[name] for name in GRID_PARTS if name in found}
     check_parts({**parts, **seed_parts, **grid_parts})
-    rows, ranks = {}, {}
+    rows, ranks, machines = {}, {}, {}
     for part in parts.values():
         for method in part["methods"]:
             rows[method], ranks[method] = row(part, method), part["per_user"]["ranks"][method]
+            machines[method] = part["machine"]
     lms = [name for name, one in rows.items() if one["kind"] == "lm"]
     pretrained = [name for name in lms if name != "scratch"]
     monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
@@ -436,7 +449,7 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
            if reference is not None else {}),
         **dict(zip(("exploratory", "exploratory_paired"), exploratory(list(extra), first, rows, ranks, best))),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
-        **({"tuned": tuning(rows, ranks, grid_parts, monitor)} if grid_parts else {}),
+        **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines)} if grid_parts else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),

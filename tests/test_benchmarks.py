@@ -448,7 +448,8 @@ def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_ch
                   "metrics_ci": {}, "train_tokens": None if kind == "anchor" else 100, "train_seconds": 10.0,
                   "compute": {}, "best": 2, "validations": one(kind, recall, valid)["validations"]}
         return {"part": name, "part_settings": [], "results": {method: result}, "per_user": {"ranks": {method: hits}},
-                "config": {"train": {"monitor": "recall@10", "patience": 2}}}
+                "config": {"train": {"monitor": "recall@10", "patience": 2}},
+                "machine": {"cpu_model": "AMD EPYC" if name == "gti-lr0.0004" else "Xeon", "cpu_native_bf16": True}}
 
     rows = {"mostpop": {**one("anchor", 0.1, 0.0), "validations": None, "best_step": None},
             "sasrec": one("anchor", 0.5, 0.3), "gti": one("lm", 0.25, 0.2), "rows-first": one("lm", 0.5, 0.3)}
@@ -457,7 +458,8 @@ def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_ch
     grid = {"gti-lr0.0001": part("gti-lr0.0001", "gti", "lm", 1.0, 0.2, [1, 1, 1, 1]),  # a tie on validation
             "gti-lr0.0004": part("gti-lr0.0004", "gti", "lm", 0.75, 0.4, [1, 1, 1, None]),
             "sasrec-lr0.006": part("sasrec-lr0.006", "sasrec", "anchor", 0.0, 0.1, [None] * 4)}
-    found = tuning(rows, ranks, grid, "recall@10")
+    machines = {name: {"cpu_model": "Xeon", "cpu_native_bf16": True, "gpu": None} for name in rows}
+    found = tuning(rows, ranks, grid, "recall@10", machines)
     gti = found["methods"]["gti"]
     assert gti["values"] == [1e-4, 2e-4, 4e-4] and gti["chosen"] == 4e-4 and gti["chosen_part"] == "gti-lr0.0004"
     assert gti["search"] == {"points": 3, "train_seconds": 30.0, "train_tokens": 300}
@@ -465,9 +467,11 @@ def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_ch
     sasrec = found["methods"]["sasrec"]
     assert sasrec["chosen"] == 3e-3 and sasrec["chosen_part"] == "anchors" and sasrec["search"]["train_tokens"] is None
     assert found["incomplete"] == ["rows-first", "sasrec"]  # in GRID order; mostpop tunes nothing
+    assert [point["machine"] for point in gti["points"]] == ["Xeon (native bf16)"] * 2 + ["AMD EPYC (native bf16)"]
+    assert found["mixed_machines"] == ["gti"]  # its choice also compares machines; sasrec's points ran on one
     assert found["best_lm"] == "gti"  # validation 0.4 at its chosen point beats rows-first's 0.3
     assert found["paired"]["gti_vs_rows-first"]["recall@10"]["diff"] == pytest.approx(0.25)  # chosen: 3 of 4 hits
     assert found["paired"]["best_lm_vs_sasrec"]["best_lm"] == "gti"
     # ties on every validation metric go to the lower learning rate (the grid's order)
-    tied = tuning(rows, ranks, {"gti-lr0.0001": grid["gti-lr0.0001"]}, "recall@10")["methods"]["gti"]
+    tied = tuning(rows, ranks, {"gti-lr0.0001": grid["gti-lr0.0001"]}, "recall@10", machines)["methods"]["gti"]
     assert tied["chosen"] == 1e-4
