@@ -93,7 +93,7 @@ bench-converged-long: $(CONVERGED_SIDS)/sids.json
 
 # the tuning grid (issue 31, pre-registered in benchmarks/preregistered/beauty_converged_grid.md): every trained
 # method's learning rate at half and twice its value, the cheap anchors first; each part's JSON is written when it
-# ends (sasrec and scratch: minutes; each LM point about 30 minutes on 2 cores, 3 hours for the six); name a subset
+# ends (sasrec and scratch: minutes; each LM point 30-65 minutes on 2 cores, 4-6 hours for the six); name a subset
 # with GRID_PARTS=p,p,... to split it over sessions. Then the merge reports each method at its validation choice.
 GRID_PARTS ?= sasrec-lr0.0015,sasrec-lr0.006,scratch-lr0.0005,scratch-lr0.002,gti-lr0.0001,gti-lr0.0004,rows-first-lr0.0001,rows-first-lr0.0004,mean-rowlr-lr0.0001,mean-rowlr-lr0.0004
 bench-converged-grid: $(CONVERGED_SIDS)/sids.json
