@@ -44,6 +44,7 @@ Usage: python benchmarks/beauty_converged.py [--parts P,P,...] [--merge | --no-m
 import argparse
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -353,7 +354,7 @@ def cpu(machine_: dict) -> str:
     return machine_.get("gpu") or f"{machine_.get('cpu_model')} ({'' if machine_.get('cpu_native_bf16') else 'no '}native bf16)"
 
 
-def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: dict) -> dict:
+def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: dict, reference: dict | None = None) -> dict:
     """The grid (`GRID`): per method, its points (the main part's pre-registered learning rate and the grid parts that
     ran), each with its validation at the kept step, test metrics and compute; the point chosen on validation by
     `gti compare --grid`'s rule (`gti.tuning.CHOICE`: recall@10, then NDCG@10, then MRR, then the lower learning
@@ -361,7 +362,11 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
     chosen points (the best LM by validation among the chosen), the same family as the main table's. A method whose
     grid has not every point is listed in `incomplete` and its main part stands for it in the tests. Each point names
     the machine it ran on (`machines`: the main parts' by method); a method whose points ran on more than one kind of
-    machine is listed in `mixed_machines`, since its choice then also compares machines."""
+    machine is listed in `mixed_machines`, since its choice then also compares machines.
+
+    A confirmation (`reference`: the confirmed benchmark's `tuned`) makes no choice: each method takes the point the
+    reference chose, its best LM is the reference's, and `incomplete` lists the methods whose chosen point has not
+    run here (their main part stands for them); `confirmation` judges the tests by the pre-registered rule."""
     chosen_rows, chosen_ranks, methods, incomplete = dict(rows), dict(ranks), {}, []
     for method, (key, base) in GRID.items():
         if method not in rows:
@@ -374,11 +379,18 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
                 points.append((base * factor, part["part"], row(part, method), part["per_user"]["ranks"][method]))
                 ran_on[base * factor] = cpu(part["machine"])
         points.sort(key=lambda point: point[0])
-        if len(points) < 1 + len(GRID_FACTORS):
-            incomplete.append(method)
         valid = [kept_validation(one) or {} for _, _, one, _ in points]
         best = max(range(len(points)), key=lambda index: (tuple(valid[index].get(m, float("-inf")) for m in CHOICE),
                                                          -index))
+        if reference is None:
+            if len(points) < 1 + len(GRID_FACTORS):
+                incomplete.append(method)
+        else:  # a confirmation: the reference's choice (its 1x where it has none), if that point ran here
+            theirs = reference["methods"].get(method, {}).get("chosen", base)
+            mine = [index for index, (value, *_) in enumerate(points) if math.isclose(value, theirs)]
+            best = mine[0] if mine else next(index for index, (value, *_) in enumerate(points) if value == base)
+            if not mine:
+                incomplete.append(method)
         chosen_rows[method], chosen_ranks[method] = points[best][2], points[best][3]
         methods[method] = {
             "key": key, "values": [value for value, *_ in points], "chosen": points[best][0], "chosen_part": points[best][1],
@@ -391,7 +403,9 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
                        "train_tokens": None if rows[method]["kind"] == "anchor"
                        else sum(one["train_tokens"] for _, _, one, _ in points)}}
     pretrained = [name for name, one in chosen_rows.items() if one["kind"] == "lm" and name != "scratch"]
-    best_lm = max(pretrained, key=lambda name: validated(chosen_rows[name], monitor), default=None)
+    best_lm = own_choice = max(pretrained, key=lambda name: validated(chosen_rows[name], monitor), default=None)
+    if reference is not None and reference["best_lm"] in pretrained:
+        best_lm = reference["best_lm"]
     tests, families = hypotheses(chosen_rows, chosen_ranks, best_lm)
     return {"rule": f"each method's {', '.join(f'{m}: {k}' for m, (k, _) in GRID.items())} at "
                     f"{', '.join(f'{f:g}x' for f in (1, *GRID_FACTORS))} its pre-registered value, chosen by the "
@@ -401,7 +415,9 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
             "mixed_machines": [method for method, one in methods.items()
                                if len({point["machine"] for point in one["points"]}) > 1],
             "best_lm": best_lm, "paired": tests,
-            "lm_vs_anchors_holm": families}
+            "lm_vs_anchors_holm": families,
+            **({"own_choice": {"best_lm": own_choice},
+                "confirmation": confirmation(tests, reference["paired"])} if reference is not None else {})}
 
 
 def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | None = None, quick: bool = False) -> None:
@@ -449,7 +465,8 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
            if reference is not None else {}),
         **dict(zip(("exploratory", "exploratory_paired"), exploratory(list(extra), first, rows, ranks, best))),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
-        **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines)} if grid_parts else {}),
+        **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines,
+                            reference.get("tuned") if reference is not None else None)} if grid_parts else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),

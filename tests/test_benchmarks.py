@@ -475,3 +475,16 @@ def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_ch
     # ties on every validation metric go to the lower learning rate (the grid's order)
     tied = tuning(rows, ranks, {"gti-lr0.0001": grid["gti-lr0.0001"]}, "recall@10", machines)["methods"]["gti"]
     assert tied["chosen"] == 1e-4
+    # a confirmation (Toys) makes no choice: it takes the reference's point where that point ran here, its main part
+    # where not (listed in `incomplete`), and the reference's best LM; its tests are judged against the reference's
+    reference = {"methods": {"gti": {"chosen": 1e-4}, "rows-first": {"chosen": 4e-4}}, "best_lm": "gti",
+                 "paired": {"gti_vs_rows-first": {"recall@10": {"diff": 0.5}}}}
+    confirmed = tuning(rows, ranks, grid, "recall@10", machines, reference)
+    assert confirmed["methods"]["gti"]["chosen"] == 1e-4  # not 4e-4, which this run's own validation prefers
+    assert confirmed["methods"]["rows-first"]["chosen"] == 2e-4 and confirmed["incomplete"] == ["rows-first"]
+    assert confirmed["methods"]["sasrec"]["chosen"] == 3e-3  # no reference choice: its 1x
+    # its own validation would pick rows-first (0.3 against gti's 0.2 at the point taken)
+    assert confirmed["best_lm"] == "gti" and confirmed["own_choice"] == {"best_lm": "rows-first"}
+    test = confirmed["confirmation"]["gti_vs_rows-first"]
+    assert test["diff"] == pytest.approx(0.5) and test["same_sign"]  # gti-lr0.0001 hits all 4, rows-first 2
+    assert set(confirmed["confirmation"]) == {"gti_vs_rows-first"}  # only the reference's tests are judged
