@@ -354,6 +354,14 @@ def cpu(machine_: dict) -> str:
     return machine_.get("gpu") or f"{machine_.get('cpu_model')} ({'' if machine_.get('cpu_native_bf16') else 'no '}native bf16)"
 
 
+def best_lm_of(rows: dict, monitor: str, reference: dict | None) -> tuple[str | None, str | None]:
+    """The best LM (the pretrained LM method with the highest validation `monitor` at its kept step) and this run's
+    own choice: a confirmation (`reference`: the confirmed JSON or its `tuned`) takes the reference's best LM."""
+    pretrained = [name for name, one in rows.items() if one["kind"] == "lm" and name != "scratch"]
+    own = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
+    return (reference["best_lm"] if reference is not None and reference["best_lm"] in pretrained else own), own
+
+
 def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: dict, reference: dict | None = None) -> dict:
     """The grid (`GRID`): per method, its points (the main part's pre-registered learning rate and the grid parts that
     ran), each with its validation at the kept step, test metrics and compute; the point chosen on validation by
@@ -380,9 +388,9 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
                 ran_on[base * factor] = cpu(part["machine"])
         points.sort(key=lambda point: point[0])
         valid = [kept_validation(one) or {} for _, _, one, _ in points]
-        best = max(range(len(points)), key=lambda index: (tuple(valid[index].get(m, float("-inf")) for m in CHOICE),
-                                                         -index))
         if reference is None:
+            best = max(range(len(points)), key=lambda index: (
+                tuple(valid[index].get(m, float("-inf")) for m in CHOICE), -index))
             if len(points) < 1 + len(GRID_FACTORS):
                 incomplete.append(method)
         else:  # a confirmation: the reference's choice (its 1x where it has none), if that point ran here
@@ -402,10 +410,7 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
                        "train_seconds": round(sum(one["train_seconds"] or 0 for _, _, one, _ in points), 3),
                        "train_tokens": None if rows[method]["kind"] == "anchor"
                        else sum(one["train_tokens"] for _, _, one, _ in points)}}
-    pretrained = [name for name, one in chosen_rows.items() if one["kind"] == "lm" and name != "scratch"]
-    best_lm = own_choice = max(pretrained, key=lambda name: validated(chosen_rows[name], monitor), default=None)
-    if reference is not None and reference["best_lm"] in pretrained:
-        best_lm = reference["best_lm"]
+    best_lm, own_choice = best_lm_of(chosen_rows, monitor, reference)
     tests, families = hypotheses(chosen_rows, chosen_ranks, best_lm)
     return {"rule": f"each method's {', '.join(f'{m}: {k}' for m, (k, _) in GRID.items())} at "
                     f"{', '.join(f'{f:g}x' for f in (1, *GRID_FACTORS))} its pre-registered value, chosen by the "
@@ -438,13 +443,9 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
         for method in part["methods"]:
             rows[method], ranks[method] = row(part, method), part["per_user"]["ranks"][method]
             machines[method] = part["machine"]
-    lms = [name for name, one in rows.items() if one["kind"] == "lm"]
-    pretrained = [name for name in lms if name != "scratch"]
     monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
-    best = own_choice = max(pretrained, key=lambda name: validated(rows[name], monitor), default=None)
     reference = read_json(ROOT / confirms) if confirms is not None else None
-    if reference is not None and reference["best_lm"] in pretrained:
-        best = reference["best_lm"]
+    best, own_choice = best_lm_of(rows, monitor, reference)
     tests, families = hypotheses(rows, ranks, best)
     first = next(iter(parts.values()))
     write_json(ROOT / out, without_paths({
