@@ -230,24 +230,34 @@ def exploratory(folders: list[Path], first: dict, rows: dict, ranks: dict, best:
     main row, sasrec and mostpop on the same users; and, per folder, the issue's method tests (`TESTS`: gti vs
     rows-first, gti vs mean-rowlr) between the folder's own parts where both ran. Not part of the pre-registered
     family (no Holm), reported as exploratory. A part on other SIDs (built on another kind of CPU, say) is reported
-    with `same_sids` false: its SIDs are one more way in which it differs."""
+    with `same_sids` false: its SIDs are one more way in which it differs. A grid point (part `<method>-lr<rate>`) is
+    labelled by its part and also tested against its method's main part in the same folder."""
     found, between = {}, {}
     for folder in folders:
-        own_ranks, suffix = {}, f", exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
+        own_ranks, variants, suffix = {}, {}, f", exploratory: {folder.name.removeprefix('beauty_converged_').removesuffix('_parts')}"
         for path in sorted((ROOT / folder).glob("*.json")):
             part = read_json(path)
             if part["per_user"]["users"] != first["per_user"]["users"] or part["split_sha256"] != first["split_sha256"]:
                 sys.exit(f"beauty_converged: exploratory {path}: other test users or split than the parts'")
             sids = {p for p in (part["sids_sha256"], first["sids_sha256"]) if p is not None}
             for method in part["methods"]:
-                label = f"{method}{suffix}"
+                # a grid point (part "mean-rowlr-lr0.0001") is labelled by its part, a main part by its method
+                variant = part["part"].removeprefix(method) if part["part"].startswith(method) else ""
+                label = f"{method}{variant}{suffix}"
                 own = part["per_user"]["ranks"][method]
                 against = {name: paired({"x": own, name: ranks[name]}, "x", name)
                            for name in dict.fromkeys([best, method, "sasrec", "mostpop"]) if name in ranks}
                 found[label] = {**row(part, method), "overrides": part["overrides"], "paired": against,
                                 "same_sids": len(sids) <= 1, "sids_sha256": part["sids_sha256"],
                                 "command": part["command"], "machine": part["machine"]}
-                own_ranks[method] = own
+                if variant:
+                    variants[label] = (method, own)
+                else:
+                    own_ranks[method] = own
+        # a grid point against its method's main part in the same folder (the same SIDs and machine kind)
+        for label, (method, own) in variants.items():
+            if method in own_ranks:
+                found[label]["paired"][f"{method}{suffix}"] = paired({"x": own, "y": own_ranks[method]}, "x", "y")
         tested = {f"{one}_vs_{other}": {**paired(own_ranks, one, other),
                                         "train_tokens": [found[f"{m}{suffix}"]["train_tokens"] for m in (one, other)],
                                         "train_seconds": [found[f"{m}{suffix}"]["train_seconds"] for m in (one, other)],

@@ -369,6 +369,16 @@ def test_an_exploratory_part_on_other_sids_is_reported_and_labelled_not_refused(
     found, between = exploratory([Path("same")], first, {}, {"gti": [None, 2]}, "gti")
     versus = between["same"]["gti_vs_mean-rowlr"]
     assert versus["recall@10"]["diff"] == 0.5 and versus["machines"] == ["y", "x"] and versus["train_tokens"] == [7, 7]
+    # a grid point beside its main part: labelled by its part, tested against that main part, not taken for it
+    (tmp_path / "same" / "mean-rowlr-lr0.0001.json").write_text((tmp_path / "same" / "mean-rowlr.json").read_text()
+                                                                .replace('"part": "mean-rowlr"', '"part": "mean-rowlr-lr0.0001"')
+                                                                .replace("[1, null]", "[null, 2]"))
+    found, between = exploratory([Path("same")], first, {}, {"gti": [None, 2]}, "gti")
+    point = found["mean-rowlr-lr0.0001, exploratory: same"]
+    assert point["paired"]["mean-rowlr, exploratory: same"]["recall@10"]["diff"] == 0.0  # one hit each, other users
+    assert point["paired"]["mean-rowlr, exploratory: same"]["ndcg@10"]["diff"] < 0  # rank 2 against rank 1
+    assert "mean-rowlr, exploratory: same" not in found["mean-rowlr, exploratory: same"]["paired"]
+    assert between["same"]["gti_vs_mean-rowlr"]["recall@10"]["diff"] == 0.5  # the main part's, not the grid point's
     (tmp_path / "other" / "mean-rowlr.json").write_text(
         (tmp_path / "other" / "mean-rowlr.json").read_text().replace('"split_sha256": "s"', '"split_sha256": "t"'))
     with pytest.raises(SystemExit, match="other test users or split"):
