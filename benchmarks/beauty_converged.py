@@ -384,18 +384,24 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
 
     A confirmation (`reference`: the confirmed benchmark's `tuned`) makes no choice: each method takes the point the
     reference chose, its best LM is the reference's, and `incomplete` lists the methods whose chosen point has not
-    run here (their main part stands for them); `confirmation` judges the tests by the pre-registered rule."""
+    run here (their main part stands for them where it ran); a method whose main part did not run here takes its
+    chosen point where that ran; `confirmation` judges the tests by the pre-registered rule."""
     chosen_rows, chosen_ranks, methods, incomplete = dict(rows), dict(ranks), {}, []
     for method, (key, base) in GRID.items():
-        if method not in rows:
-            continue
-        points = [(base, MAIN_PART.get(method, method), rows[method], ranks[method])]
-        ran_on = {base: cpu(machines[method])}
+        points, ran_on = [], {}
+        if method in rows:
+            points.append((base, MAIN_PART.get(method, method), rows[method], ranks[method]))
+            ran_on[base] = cpu(machines[method])
         for factor in GRID_FACTORS:
             part = grid_parts.get(grid_part(method, base * factor))
             if part is not None:
                 points.append((base * factor, part["part"], row(part, method), part["per_user"]["ranks"][method]))
                 ran_on[base * factor] = cpu(part["machine"])
+        theirs = reference["methods"].get(method, {}).get("chosen", base) if reference is not None else None
+        if method not in rows and (reference is None or not any(math.isclose(v, theirs) for v, *_ in points)):
+            if reference is not None and method in reference["methods"]:
+                incomplete.append(method)  # a confirmation without the reference's point (nor a main part)
+            continue
         points.sort(key=lambda point: point[0])
         valid = [kept_validation(one) or {} for _, _, one, _ in points]
         if reference is None:
@@ -404,7 +410,6 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
             if len(points) < 1 + len(GRID_FACTORS):
                 incomplete.append(method)
         else:  # a confirmation: the reference's choice (its 1x where it has none), if that point ran here
-            theirs = reference["methods"].get(method, {}).get("chosen", base)
             mine = [index for index, (value, *_) in enumerate(points) if math.isclose(value, theirs)]
             best = mine[0] if mine else next(index for index, (value, *_) in enumerate(points) if value == base)
             if not mine:
@@ -418,7 +423,7 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
                        for index, (value, name, one, _) in enumerate(points)],
             "search": {"points": len(points),
                        "train_seconds": round(sum(one["train_seconds"] or 0 for _, _, one, _ in points), 3),
-                       "train_tokens": None if rows[method]["kind"] == "anchor"
+                       "train_tokens": None if points[0][2]["kind"] == "anchor"
                        else sum(one["train_tokens"] for _, _, one, _ in points)}}
     best_lm, own_choice = best_lm_of(chosen_rows, monitor, reference)
     tests, families = hypotheses(chosen_rows, chosen_ranks, best_lm)
@@ -477,7 +482,8 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
         **dict(zip(("exploratory", "exploratory_paired"), exploratory(list(extra), first, rows, ranks, best))),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
         **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines,
-                            reference.get("tuned") if reference is not None else None)} if grid_parts else {}),
+                            reference.get("tuned") if reference is not None else None)}
+           if grid_parts or (reference is not None and reference.get("tuned")) else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),

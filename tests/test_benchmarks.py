@@ -498,3 +498,13 @@ def test_the_grid_chooses_each_methods_point_on_validation_and_retests_on_the_ch
     test = confirmed["confirmation"]["gti_vs_rows-first"]
     assert test["diff"] == pytest.approx(0.5) and test["same_sign"]  # gti-lr0.0001 hits all 4, rows-first 2
     assert set(confirmed["confirmation"]) == {"gti_vs_rows-first"}  # only the reference's tests are judged
+    # a method whose main part did not run here (Toys' mean-rowlr) takes its chosen point where that ran, and one
+    # with neither is incomplete; a confirmation with no grid part at all still lists what it lacks
+    both = {**reference, "methods": {**reference["methods"], "mean-rowlr": {"chosen": 1e-4}, "scratch": {"chosen": 5e-4}}}
+    rowlr = {"mean-rowlr-lr0.0001": part("mean-rowlr-lr0.0001", "mean-rowlr", "lm", 0.5, 0.1, [None, 1, 1, None])}
+    again = tuning(rows, ranks, {**grid, **rowlr}, "recall@10", machines, both)
+    assert again["methods"]["mean-rowlr"]["chosen"] == 1e-4 and again["methods"]["mean-rowlr"]["values"] == [1e-4]
+    assert again["incomplete"] == ["rows-first", "scratch"]
+    assert again["paired"]["gti_vs_mean-rowlr"]["recall@10"]["diff"] == pytest.approx(0.5)  # 4 hits against 2
+    bare = tuning(rows, ranks, {}, "recall@10", machines, both)
+    assert bare["incomplete"] == ["gti", "rows-first", "mean-rowlr", "scratch"] and "mean-rowlr" not in bare["methods"]
