@@ -72,7 +72,8 @@ bench-converged-toys: $(STAMP)
 	    --run-dir runs/toys_converged --confirms benchmarks/results/beauty_converged_cpu.json
 
 # its re-runs at Beauty's tuned choices where those are not 1x (pre-registered in beauty_converged_grid.md: the scratch
-# decoder, mean-rowlr and rows-first at half their rate, about 80 minutes on 2 Xeon cores), merged into the Toys JSON's `tuned` (Beauty's choices,
+# decoder, mean-rowlr and rows-first at half their rate, about 80 minutes on 2 Xeon cores; SASRec's, which reads no
+# SIDs, is committed: sasrec-lr0.0015), merged into the Toys JSON's `tuned` (Beauty's choices,
 # its signs). Run it on the CPU kind that built the committed Toys parts' SIDs (Xeon): the merge refuses other SIDs
 TOYS_TUNED_PARTS ?= scratch-lr0.0005,mean-rowlr-lr0.0001,rows-first-lr0.0001
 bench-converged-toys-tuned: $(STAMP)
