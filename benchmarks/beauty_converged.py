@@ -397,23 +397,23 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
             if part is not None:
                 points.append((base * factor, part["part"], row(part, method), part["per_user"]["ranks"][method]))
                 ran_on[base * factor] = cpu(part["machine"])
-        theirs = reference["methods"].get(method, {}).get("chosen", base) if reference is not None else None
-        if method not in rows and (reference is None or not any(math.isclose(v, theirs) for v, *_ in points)):
-            if reference is not None and method in reference["methods"]:
-                incomplete.append(method)  # a confirmation without the reference's point (nor a main part)
-            continue
         points.sort(key=lambda point: point[0])
         valid = [kept_validation(one) or {} for _, _, one, _ in points]
         if reference is None:
+            if method not in rows:
+                continue
             best = max(range(len(points)), key=lambda index: (
                 tuple(valid[index].get(m, float("-inf")) for m in CHOICE), -index))
             if len(points) < 1 + len(GRID_FACTORS):
                 incomplete.append(method)
-        else:  # a confirmation: the reference's choice (its 1x where it has none), if that point ran here
+        else:  # a confirmation: the reference's choice (its 1x where it has none) if that point ran here, else its 1x
+            theirs = reference["methods"].get(method, {}).get("chosen", base)
             mine = [index for index, (value, *_) in enumerate(points) if math.isclose(value, theirs)]
-            best = mine[0] if mine else next(index for index, (value, *_) in enumerate(points) if value == base)
-            if not mine:
+            if not mine and method in reference["methods"]:
                 incomplete.append(method)
+            if not mine and method not in rows:  # neither its chosen point nor its main part ran here
+                continue
+            best = mine[0] if mine else next(index for index, (value, *_) in enumerate(points) if value == base)
         chosen_rows[method], chosen_ranks[method] = points[best][2], points[best][3]
         methods[method] = {
             "key": key, "values": [value for value, *_ in points], "chosen": points[best][0], "chosen_part": points[best][1],
@@ -460,6 +460,7 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
             machines[method] = part["machine"]
     monitor = next(iter(parts.values()))["config"]["train"]["monitor"]
     reference = read_json(ROOT / confirms) if confirms is not None else None
+    reference_tuned = reference.get("tuned") if reference is not None else None
     best, own_choice = best_lm_of(rows, monitor, reference)
     tests, families = hypotheses(rows, ranks, best)
     first = next(iter(parts.values()))
@@ -481,9 +482,8 @@ def merge(out_dir: Path, stem: Path, extra: list[Path] = (), confirms: Path | No
            if reference is not None else {}),
         **dict(zip(("exploratory", "exploratory_paired"), exploratory(list(extra), first, rows, ranks, best))),
         **({"seeds": seed_spread(rows, ranks, seed_parts)} if seed_parts else {}),
-        **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines,
-                            reference.get("tuned") if reference is not None else None)}
-           if grid_parts or (reference is not None and reference.get("tuned")) else {}),
+        **({"tuned": tuning(rows, ranks, grid_parts, monitor, machines, reference_tuned)}
+           if grid_parts or reference_tuned else {}),
         "published_full_beauty": PUBLISHED, "sids": next((p["sids"] for p in parts.values() if p.get("sids")), None),
         "per_user": {"users": first["per_user"]["users"], "ranks": ranks},
         "machine": machine(), **invocation(),
