@@ -374,8 +374,8 @@ def best_lm_of(rows: dict, monitor: str, reference: dict | None) -> tuple[str | 
 
 def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: dict, reference: dict | None = None) -> dict:
     """The grid (`GRID`): per method, its points (the main part's pre-registered learning rate and the grid parts that
-    ran), each with its validation at the kept step, test metrics and compute; the point chosen on validation by
-    `gti compare --grid`'s rule (`gti.tuning.CHOICE`: recall@10, then NDCG@10, then MRR, then the lower learning
+    ran), each with its validation curve and its value at the kept step, test metrics and compute; the point chosen
+    on validation by `gti compare --grid`'s rule (`gti.tuning.CHOICE`: recall@10, then NDCG@10, then MRR, then the lower learning
     rate: the grid's order); the search's tokens and seconds (every point's). Then the issue's tests again on the
     chosen points (the best LM by validation among the chosen), the same family as the main table's. A method whose
     grid has not every point is listed in `incomplete` and its main part stands for it in the tests. Each point names
@@ -419,7 +419,7 @@ def tuning(rows: dict, ranks: dict, grid_parts: dict, monitor: str, machines: di
             "key": key, "values": [value for value, *_ in points], "chosen": points[best][0], "chosen_part": points[best][1],
             "points": [{"value": value, "part": name, "machine": ran_on[value], "valid": valid[index],
                         **{m: one[m] for m in ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "ci", "train_tokens",
-                                               "train_seconds", "best_step", "convergence")}}
+                                               "train_seconds", "best_step", "convergence", "validations")}}
                        for index, (value, name, one, _) in enumerate(points)],
             "search": {"points": len(points),
                        "train_seconds": round(sum(one["train_seconds"] or 0 for _, _, one, _ in points), 3),

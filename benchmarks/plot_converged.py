@@ -4,6 +4,9 @@ seeds' mean dashed), the scratch decoder's answer loss, and SASRec's recall@10 b
 and each curve's convergence verdict (`gti.analysis.convergence`, in the merged JSON) in its legend.
 
 Usage: python benchmarks/plot_converged.py benchmarks/results/beauty_converged_cpu.json docs/beauty_converged_curves.png
+                                           [--tuned]
+  --tuned: the tuned family instead (the merged JSON's `tuned`): every method at the learning rate its grid chose (a
+  confirmation: the one the confirmed benchmark chose), labelled with it.
 """
 
 import argparse
@@ -18,10 +21,19 @@ from gti.artifacts import read_json
 SHORT = {"still improving": "improving", "flat": "flat", "past its best": "past best"}
 
 
-def curves(result: dict) -> dict[str, dict]:
+def curves(result: dict, tuned: bool = False) -> dict[str, dict]:
     """Label -> {"method", "points", "best_step", "convergence", "style"} for every validated row of the merged JSON:
-    the main rows (`main`), the exploratory ones (`exploratory`) and the seed runs 1 and 2 (`seed`)."""
+    the main rows (`main`), the exploratory ones (`exploratory`) and the seed runs 1 and 2 (`seed`); with `tuned`,
+    each method's point of the tuned family instead (`main`, labelled with its learning rate)."""
     found = {}
+    if tuned:
+        for method, grid in result["tuned"]["methods"].items():
+            point = next(point for point in grid["points"] if point["value"] == grid["chosen"])
+            if point.get("validations"):
+                found[f"{method}, lr {grid['chosen']:g}"] = {
+                    "method": method, "points": point["validations"], "best_step": point["best_step"],
+                    "convergence": point.get("convergence") or {}, "style": "main", "seed": 0}
+        return found
     rows = {name: (row, "exploratory" if ", exploratory" in name else "main")
             for name, row in {**result["methods"], **result.get("exploratory", {})}.items()}
     for name, (row, style) in rows.items():
@@ -79,8 +91,8 @@ def draw(axes, found: dict[str, dict], measure: str, keep, **legend) -> None:
     axes.legend(fontsize=7, **legend)
 
 
-def plot(result: dict, out: Path) -> Path:
-    found = curves(result)
+def plot(result: dict, out: Path, tuned: bool = False) -> Path:
+    found = curves(result, tuned)
     monitor = result["config"]["train"]["monitor"]
     pretrained = lambda c: c["method"] not in ("scratch", "sasrec")  # noqa: E731
     figure = Figure(figsize=(13, 8.4))
@@ -93,23 +105,26 @@ def plot(result: dict, out: Path) -> Path:
                      title="Pretrained LM methods: validation answer loss (star: kept by recall)")
     draw(panels[1][0], found, "loss", lambda c: c["method"] == "scratch")
     panels[1][0].set(ylabel="validation answer loss (SID tokens)", title="Scratch decoder: validation answer loss")
-    sasrec = found.get("sasrec")
+    label, sasrec = next(((label, c) for label, c in found.items() if c["method"] == "sasrec" and c["style"] == "main"),
+                         (None, None))
     axes = panels[1][1]
     if sasrec is not None:
         verdict = sasrec["convergence"].get("recall@10") or {}
         points, best = sasrec["points"], sasrec["best_step"]
         epochs = [p["epoch"] for p in points]
         axes.plot(epochs, [p["recall@10"] for p in points], marker="o", markersize=3, color=_COLORS["sasrec"],
-                  label=f"sasrec ({SHORT.get(verdict.get('verdict'), 'too short')})")
+                  label=f"{label} ({SHORT.get(verdict.get('verdict'), 'too short')})")
         if best in epochs:
             axes.plot([best], [points[epochs.index(best)]["recall@10"]], marker="*", markersize=11, color=_COLORS["sasrec"])
         axes.legend(fontsize=7)
     axes.set(xlabel="epoch", ylabel="validation recall@10", title="SASRec: validation recall@10 (star: kept)")
     axes.grid(alpha=0.3)
     window = result["config"]["train"]["patience"]
+    family = ("each method at its tuned learning rate (the grid's choice)" if tuned
+              else "dotted: exploratory runs with a longer cap")
     figure.text(0.5, -0.01, f"In brackets: each curve's verdict over its last {window} validations (train.patience) "
                 "against its best before them (gti.analysis.convergence): improving = better by more than 1%; "
-                "dotted: exploratory runs with a longer cap", ha="center", fontsize=8, color="#555")
+                + family, ha="center", fontsize=8, color="#555")
     figure.tight_layout()
     return _save(figure, out)
 
@@ -118,8 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--tuned", action="store_true", help="the tuned family: each method at its chosen learning rate")
     args = parser.parse_args()
-    print(f"wrote {plot(read_json(args.result), args.out)}")
+    print(f"wrote {plot(read_json(args.result), args.out, args.tuned)}")
 
 
 if __name__ == "__main__":

@@ -420,6 +420,10 @@ def test_beauty_converged_quick_runs_every_part_and_merges_them_paired_on_the_sa
     merged = json.loads((tmp_path / "beauty_converged_quick.json").read_text())
     assert {"gti", "rows-first", "sasrec", "scratch", "gti, seed 1", "rows-first, seed 1"} <= set(curves(merged))
     assert plot(merged, tmp_path / "curves.png").stat().st_size > 10_000
+    # --tuned: each method's curve at the point its grid chose, labelled with its learning rate
+    sasrec_lr = merged["tuned"]["methods"]["sasrec"]["chosen"]
+    assert {"gti, lr 0.0002", "scratch, lr 0.001", f"sasrec, lr {sasrec_lr:g}"} <= set(curves(merged, tuned=True))
+    assert plot(merged, tmp_path / "tuned.png", tuned=True).stat().st_size > 10_000
     # a confirmation takes the reference's best LM and checks each test's sign against it
     reference = tmp_path / "reference.json"
     reference.write_text(json.dumps({**result, "best_lm": "mean-rowlr"}))
