@@ -74,7 +74,9 @@ bench-converged-toys: $(STAMP)
 # its re-runs at Beauty's tuned choices where those are not 1x (pre-registered in beauty_converged_grid.md: the scratch
 # decoder, mean-rowlr and rows-first at half their rate, about 80 minutes on 2 Xeon cores; SASRec's, which reads no
 # SIDs, is committed: sasrec-lr0.0015), merged into the Toys JSON's `tuned` (Beauty's choices,
-# its signs). Run it on the CPU kind that built the committed Toys parts' SIDs (Xeon): the merge refuses other SIDs
+# its signs). Run it on the CPU kind that built the committed Toys parts' SIDs (Xeon): the merge refuses other SIDs.
+# (No Xeon session came: every Toys part, 1x and tuned, re-ran on one AMD SID set into toys_converged_amd_parts, with
+# --name toys_converged_amd --sids <a gti sids folder> --run-dir runs/toys_converged_amd; BENCHMARKS.md says which.)
 TOYS_TUNED_PARTS ?= scratch-lr0.0005,mean-rowlr-lr0.0001,rows-first-lr0.0001
 bench-converged-toys-tuned: $(STAMP)
 	$(PY) benchmarks/beauty_converged.py --name toys_converged --set data.source=../shared/data/toys \
